@@ -1,0 +1,776 @@
+//! The sharing platform's operations: publishing STIX objects into a community, reading them
+//! through the entitlement rule, deleting them (the source only), TAXII status resources.
+
+use std::collections::{HashMap, HashSet};
+
+use cairn_stix::marking::{self as mk, AUDIENCE_EXTENSION_DEFINITION_ID};
+use cairn_stix::{parse_envelope, validate_object, RawStixObject};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use crate::anonymity::ShareOptions;
+use crate::error::{CoreError, CoreResult};
+use crate::model::*;
+use crate::sharing::*;
+use crate::{policy, ts, Cairn};
+
+/// The result for one posted object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectResult {
+    /// The object's id as posted, or `objects[i]` when it had none.
+    pub id: String,
+    /// The version (modified/created/date added), when known.
+    pub version: String,
+    pub outcome: ResultKind,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultKind {
+    Stored,
+    Duplicate,
+    Refused,
+}
+
+/// What publishing an envelope did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShareReport {
+    pub results: Vec<ObjectResult>,
+}
+
+impl ShareReport {
+    pub fn count(&self, kind: ResultKind) -> usize {
+        self.results.iter().filter(|r| r.outcome == kind).count()
+    }
+}
+
+/// Posted objects checked for publishing (see `Cairn::prepare_share`).
+pub(crate) struct Prepared {
+    pub(crate) report: ShareReport,
+    pub(crate) batch: Vec<NewObjectVersion>,
+    /// The report entry of each batch entry.
+    pub(crate) slots: Vec<usize>,
+}
+
+/// Write the store's outcomes into the report entries of the batch.
+pub(crate) fn record_outcomes(
+    report: &mut ShareReport,
+    slots: &[usize],
+    outcomes: Vec<PutOutcome>,
+) {
+    for (slot, outcome) in slots.iter().zip(outcomes) {
+        let r = &mut report.results[*slot];
+        match outcome {
+            PutOutcome::Stored { version, .. } => r.version = version,
+            PutOutcome::Duplicate { version } => {
+                r.version = version;
+                r.outcome = ResultKind::Duplicate;
+                r.message = Some("Object already added".into());
+            }
+            PutOutcome::Refused(message) => {
+                r.outcome = ResultKind::Refused;
+                r.message = Some(message);
+            }
+        }
+    }
+}
+
+/// One page of shared objects.
+#[derive(Debug, Clone)]
+pub struct ObjectPage {
+    pub community: Community,
+    pub objects: Vec<ObjectVersion>,
+    /// More results exist after the last one.
+    pub more: bool,
+}
+
+/// Sign every version of a batch (over its parsed value), on several threads for a large batch:
+/// signing is the costliest step of publishing after storing.
+/// Anonymous versions are signed with `community` (which the caller provides when there are
+/// any), the others with `org`.
+fn sign_all(
+    org: &crate::keys::Signer,
+    community: Option<&crate::keys::Signer>,
+    batch: &mut [NewObjectVersion],
+    values: &[serde_json::Value],
+) {
+    let sign = |chunk: &mut [NewObjectVersion], values: &[serde_json::Value]| {
+        for (v, value) in chunk.iter_mut().zip(values) {
+            let signer = match (v.anonymous, community) {
+                (true, Some(c)) => c,
+                _ => org,
+            };
+            v.provenance = Some(crate::provenance::sign_object(signer, value));
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    if threads < 2 || batch.len() < 64 {
+        sign(batch, values);
+        return;
+    }
+    let per = batch.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (chunk, vals) in batch.chunks_mut(per).zip(values.chunks(per)) {
+            s.spawn(move || sign(chunk, vals));
+        }
+    });
+}
+
+fn tlp_of(t: mk::Tlp) -> TlpLevel {
+    match t {
+        mk::Tlp::Clear => TlpLevel::Clear,
+        mk::Tlp::Green => TlpLevel::Green,
+        mk::Tlp::Amber => TlpLevel::Amber,
+        mk::Tlp::AmberStrict => TlpLevel::AmberStrict,
+        mk::Tlp::Red => TlpLevel::Red,
+    }
+}
+
+fn refused(id: String, version: String, message: String) -> ObjectResult {
+    ObjectResult {
+        id,
+        version,
+        outcome: ResultKind::Refused,
+        message: Some(message),
+    }
+}
+
+/// The community as one of its members or an outsider sees it.
+pub(crate) struct Access {
+    pub(crate) community: Community,
+    pub(crate) memberships: Vec<Membership>,
+    pub(crate) viewer: Viewer,
+}
+
+impl Cairn {
+    /// The community and the viewer for `actor` (or an anonymous reader). Outsiders (the node
+    /// operator included) see a community's shared objects only if it runs a public feed;
+    /// otherwise it is not found.
+    pub(crate) async fn access(
+        &self,
+        actor: Option<&Actor>,
+        community: &str,
+    ) -> CoreResult<Access> {
+        let not_found = || {
+            CoreError::not_found(format!(
+                "community `{}` not found",
+                crate::validate::clip(community)
+            ))
+        };
+        let found = match Uuid::parse_str(community) {
+            Ok(id) => self.store().community(id).await?,
+            Err(_) => self.store().community_by_slug(community).await?,
+        };
+        let community = found.ok_or_else(not_found)?;
+        let memberships = self.store().memberships(community.id).await?;
+        let viewer = Self::viewer_in(actor, &community, &memberships).ok_or_else(not_found)?;
+        Ok(Access {
+            community,
+            memberships,
+            viewer,
+        })
+    }
+
+    /// The viewer `actor` (or an anonymous reader) is in a community, if it may read the
+    /// community's shared objects at all: members, and anyone where a public feed runs.
+    pub(crate) fn viewer_in(
+        actor: Option<&Actor>,
+        community: &Community,
+        memberships: &[Membership],
+    ) -> Option<Viewer> {
+        let member = actor
+            .and_then(|a| policy::role_in(a, memberships))
+            .is_some();
+        if !member && !community.public_feed {
+            return None;
+        }
+        Some(Viewer {
+            user: actor.and_then(|a| a.user_id),
+            org: actor.and_then(|a| a.org_id),
+            member,
+            public_feed: community.public_feed,
+        })
+    }
+
+    /// The community (if the actor may see it at all) with what the actor may do there:
+    /// `(community, can_read, can_write)`.
+    pub async fn collection_rights(
+        &self,
+        actor: Option<&Actor>,
+        community: &str,
+    ) -> CoreResult<(Community, bool, bool)> {
+        let access = self.access(actor, community).await?;
+        let can_read = access.viewer.member || access.community.public_feed;
+        let can_write = actor.is_some_and(|a| policy::can_share(a, &access.memberships));
+        Ok((access.community, can_read, can_write))
+    }
+
+    /// Communities whose collection the actor may read (its own, and public feeds).
+    pub async fn readable_communities(&self, actor: Option<&Actor>) -> CoreResult<Vec<Community>> {
+        Ok(self
+            .store()
+            .readable_communities(actor.and_then(|a| a.org_id))
+            .await?
+            .into_iter()
+            .filter(|(c, member)| *member || c.public_feed)
+            .map(|(c, _)| c)
+            .collect())
+    }
+
+    /// Publish the objects of a TAXII envelope or STIX bundle into a community. Valid objects
+    /// are stored, invalid ones refused with the reason; nothing of a refused object is stored.
+    pub async fn share_envelope(
+        &self,
+        actor: &Actor,
+        community: &str,
+        body: &[u8],
+        options: ShareOptions,
+    ) -> CoreResult<(Community, ShareReport)> {
+        let access = self.access(Some(actor), community).await?;
+        if !policy::can_share(actor, &access.memberships) {
+            return Err(CoreError::forbidden(
+                "you may not publish in this community (members' analysts and admins may; observers and read-only users may not)",
+            ));
+        }
+        let objects =
+            parse_envelope(body).map_err(|e| CoreError::invalid("body", e.to_string()))?;
+        let report = self.share_objects(actor, &access, objects, options).await?;
+        Ok((access.community, report))
+    }
+
+    /// Publish already parsed objects (bulk import), with the same checks as an envelope.
+    pub async fn share_parsed(
+        &self,
+        actor: &Actor,
+        community: &str,
+        objects: Vec<RawStixObject>,
+        options: ShareOptions,
+    ) -> CoreResult<ShareReport> {
+        let access = self.access(Some(actor), community).await?;
+        if !policy::can_share(actor, &access.memberships) {
+            return Err(CoreError::forbidden(
+                "you may not publish in this community",
+            ));
+        }
+        self.share_objects(actor, &access, objects, options).await
+    }
+
+    async fn share_objects(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        objects: Vec<RawStixObject>,
+        options: ShareOptions,
+    ) -> CoreResult<ShareReport> {
+        let Prepared {
+            mut report,
+            batch,
+            slots,
+        } = self.prepare_share(actor, access, objects, options).await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        let community = &access.community;
+        let mut levels: HashMap<&str, usize> = HashMap::new();
+        for b in &batch {
+            *levels.entry(b.tlp.as_str()).or_default() += 1;
+        }
+        let audit = AuditEvent::new(actor, "objects.share", "community", community.id)
+            .org(actor.org_id)
+            .outcome(Outcome::Granted)
+            .details(serde_json::json!({"community": community.slug, "posted": batch.len(), "markings": levels, "anonymous": options.anonymous}));
+        let outcomes = self
+            .store()
+            .share_objects(community.id, &batch, audit)
+            .await?;
+        let stored: Vec<&NewObjectVersion> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, PutOutcome::Stored { .. }))
+            .map(|(b, _)| b)
+            .collect();
+        if !stored.is_empty() {
+            self.notify_hidden_matches(actor, access, &stored).await;
+        }
+        record_outcomes(&mut report, &slots, outcomes);
+        Ok(report)
+    }
+
+    /// Check and resolve posted objects for publishing: validation, markings, audience,
+    /// attachments. Refused objects are in the report; the others are in the batch, each with
+    /// its slot in the report. Every way of publishing goes through here.
+    pub(crate) async fn prepare_share(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        objects: Vec<RawStixObject>,
+        options: ShareOptions,
+    ) -> CoreResult<Prepared> {
+        let source_org = actor
+            .org_id
+            .ok_or_else(|| CoreError::forbidden("no organization"))?;
+        // Sanitized (and anonymized) before anything is checked, signed or stored.
+        let (objects, refusals) = self
+            .sanitize_and_anonymize(access, source_org, objects, options)
+            .await?;
+        let community = &access.community;
+        let members: HashSet<Uuid> = access.memberships.iter().map(|m| m.org_id).collect();
+        // Marking definitions posted in this envelope may be used by the objects after them.
+        let posted_markings: HashSet<String> = objects
+            .iter()
+            .filter(|o| o.object_type() == Some("marking-definition"))
+            .filter_map(|o| o.id().map(str::to_string))
+            .collect();
+        let mut report = ShareReport { results: refusals };
+        let mut batch = Vec::new();
+        let mut batch_index = Vec::new();
+        let mut signed_values = Vec::new();
+        let mut known_markings: HashMap<String, bool> = HashMap::new();
+        let org_signer = self.org_signer(source_org).await?;
+        let mut community_signer = None;
+        for (i, raw) in objects.into_iter().enumerate() {
+            let label = raw
+                .id()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("objects[{i}]"));
+            let meta = match validate_object(&raw.value) {
+                Ok(meta) => meta,
+                Err(errors) => {
+                    let text = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.property, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    report.results.push(refused(
+                        label,
+                        String::new(),
+                        format!(
+                            "objects[{i}] ({}) is invalid: {text}",
+                            raw.id().unwrap_or("no id")
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let version = meta
+                .version
+                .as_ref()
+                .map(|v| v.as_str().to_string())
+                .unwrap_or_default();
+            let id = meta.id.as_str().to_string();
+            if mk::is_builtin_marking_id(&id) {
+                report.results.push(ObjectResult {
+                    id,
+                    version,
+                    outcome: ResultKind::Duplicate,
+                    message: Some("built-in marking definition".into()),
+                });
+                continue;
+            }
+            // Every marking used must be known: built in, posted here, or shared earlier.
+            let mut unknown = None;
+            for r in meta
+                .object_marking_refs
+                .iter()
+                .chain(meta.granular_marking_refs.iter())
+            {
+                if mk::is_builtin_marking_id(r) || posted_markings.contains(r) {
+                    continue;
+                }
+                let known = match known_markings.get(r) {
+                    Some(k) => *k,
+                    None => {
+                        let q = ObjectQuery {
+                            ids: vec![r.clone()],
+                            versions: VersionMatch::Last,
+                            limit: 1,
+                            ..Default::default()
+                        };
+                        let k = !self
+                            .store()
+                            .objects(&access.viewer, community.id, &q)
+                            .await?
+                            .is_empty();
+                        known_markings.insert(r.clone(), k);
+                        k
+                    }
+                };
+                if !known {
+                    unknown = Some(r.clone());
+                    break;
+                }
+            }
+            if let Some(r) = unknown {
+                report.results.push(refused(id, version, format!("objects[{i}]: marking `{r}` is not defined (not a TLP or PAP marking, not posted before it, not shared in this community)")));
+                continue;
+            }
+            let tlp = mk::most_restrictive(
+                meta.object_marking_refs
+                    .iter()
+                    .chain(meta.granular_marking_refs.iter())
+                    .map(String::as_str),
+            )
+            .map(tlp_of)
+            .unwrap_or(community.default_tlp);
+            if meta.object_type == "artifact" {
+                if let Err(e) =
+                    crate::documents::check_artifact(&raw.value, self.max_attachment_bytes())
+                {
+                    report.results.push(refused(
+                        id,
+                        version,
+                        format!("objects[{i}]: {}", e.message()),
+                    ));
+                    continue;
+                }
+            }
+            let audience = match self.audience_of(&raw.value, &members).await {
+                Ok(a) => a,
+                Err(message) => {
+                    report
+                        .results
+                        .push(refused(id, version, format!("objects[{i}]: {message}")));
+                    continue;
+                }
+            };
+            if tlp == TlpLevel::Red && audience.as_ref().is_none_or(|a| a.users.is_empty()) {
+                report.results.push(refused(
+                    id,
+                    version,
+                    format!(
+                        "objects[{i}]: a TLP:RED object must name its recipients: add the extension {AUDIENCE_EXTENSION_DEFINITION_ID} with `users`"
+                    ),
+                ));
+                continue;
+            }
+            // Anonymous: the whole share, or a piece of feedback its giver marked anonymous.
+            let anonymous = options.anonymous
+                || raw
+                    .value
+                    .get("x_cairn_anonymous")
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true);
+            batch_index.push(report.results.len());
+            report.results.push(ObjectResult {
+                id: id.clone(),
+                version: version.clone(),
+                outcome: ResultKind::Stored,
+                message: None,
+            });
+            batch.push(NewObjectVersion {
+                object_id: id,
+                object_type: meta.object_type.clone(),
+                spec_version: meta.spec_version.clone().unwrap_or_else(|| "2.1".into()),
+                version: meta.version.as_ref().map(|v| v.as_str().to_string()),
+                version_key: meta.version.as_ref().map(version_key),
+                source_org,
+                source_user: actor.user_id,
+                tlp,
+                revoked: meta.revoked,
+                raw: raw.raw_json().to_string(),
+                audience,
+                provenance: None,
+                anonymous,
+                refs: crate::feedback::refs_of(&meta.object_type, &raw.value),
+                index: crate::search::index_object(&raw.value),
+            });
+            signed_values.push(raw.value);
+        }
+        // Anonymous versions (anonymous shares, anonymous feedback) carry the community's
+        // signature, which names no organization.
+        if batch.iter().any(|b| b.anonymous) {
+            community_signer = Some(self.community_signer(&access.community).await?);
+        }
+        sign_all(
+            &org_signer,
+            community_signer.as_ref(),
+            &mut batch,
+            &signed_values,
+        );
+        Ok(Prepared {
+            report,
+            batch,
+            slots: batch_index,
+        })
+    }
+
+    /// Publish objects Cairn built for a user (feedback, documents) through the same checks
+    /// as any posted object: all of them or none, together with `notify` and one audit entry.
+    /// Returns the versions stored.
+    pub(crate) async fn publish_built(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        objects: Vec<serde_json::Value>,
+        notify: &[crate::release::Notification],
+        audit: AuditEvent,
+    ) -> CoreResult<Vec<NewObjectVersion>> {
+        let body = serde_json::to_vec(&serde_json::json!({ "objects": objects }))
+            .map_err(|e| CoreError::Internal(format!("encoding built objects: {e}")))?;
+        let parsed = parse_envelope(&body)
+            .map_err(|e| CoreError::Internal(format!("built objects: {e}")))?;
+        let Prepared { report, batch, .. } = self
+            .prepare_share(actor, access, parsed, ShareOptions::default())
+            .await?;
+        if let Some(r) = report
+            .results
+            .iter()
+            .find(|r| r.outcome != ResultKind::Stored)
+        {
+            return Err(CoreError::invalid(
+                "object",
+                r.message.clone().unwrap_or_else(|| "refused".into()),
+            ));
+        }
+        let outcomes = self
+            .store()
+            .share_all(access.community.id, &batch, notify, audit)
+            .await?;
+        let stored: Vec<&NewObjectVersion> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, PutOutcome::Stored { .. }))
+            .map(|(b, _)| b)
+            .collect();
+        if !stored.is_empty() {
+            self.notify_hidden_matches(actor, access, &stored).await;
+        }
+        if let Some(o) = outcomes
+            .iter()
+            .find(|o| !matches!(o, PutOutcome::Stored { .. }))
+        {
+            let why = match o {
+                PutOutcome::Refused(m) => m.clone(),
+                PutOutcome::Duplicate { version } => {
+                    format!("version {version} is already stored")
+                }
+                PutOutcome::Stored { .. } => String::new(),
+            };
+            return Err(CoreError::Conflict(format!("nothing was stored: {why}")));
+        }
+        Ok(batch)
+    }
+
+    /// Read the audience extension: organization short names or ids (members only) and user
+    /// names or ids (of member organizations).
+    async fn audience_of(
+        &self,
+        object: &serde_json::Value,
+        members: &HashSet<Uuid>,
+    ) -> Result<Option<Audience>, String> {
+        let Some(ext) = object
+            .get("extensions")
+            .and_then(|e| e.get(AUDIENCE_EXTENSION_DEFINITION_ID))
+        else {
+            return Ok(None);
+        };
+        let path = format!("extensions.{AUDIENCE_EXTENSION_DEFINITION_ID}");
+        let list = |key: &str| -> Result<Vec<String>, String> {
+            match ext.get(key) {
+                None => Ok(Vec::new()),
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| format!("{path}.{key}[{i}] must be a string"))
+                    })
+                    .collect(),
+                Some(_) => Err(format!("{path}.{key} must be a list of strings")),
+            }
+        };
+        let mut audience = Audience::default();
+        for (i, name) in list("organizations")?.iter().enumerate() {
+            let org = self
+                .find_organization(name)
+                .await
+                .map_err(|_| format!("{path}.organizations[{i}]: no organization `{name}`"))?;
+            if !members.contains(&org.id) {
+                return Err(format!(
+                    "{path}.organizations[{i}]: `{name}` is not a member of this community"
+                ));
+            }
+            audience.organizations.push(org.id);
+        }
+        for (i, name) in list("users")?.iter().enumerate() {
+            let found = match Uuid::parse_str(name) {
+                Ok(id) => self.store().user(id).await,
+                Err(_) => self.store().user_by_name(name).await,
+            }
+            .map_err(|e| e.to_string())?;
+            let user = found.ok_or_else(|| format!("{path}.users[{i}]: no user `{name}`"))?;
+            if !members.contains(&user.org_id) {
+                return Err(format!(
+                    "{path}.users[{i}]: `{name}` is not a user of a member organization"
+                ));
+            }
+            audience.users.push(user.id);
+        }
+        Ok(Some(audience))
+    }
+
+    /// A page of the objects the actor (or an anonymous reader) may see.
+    pub async fn objects(
+        &self,
+        actor: Option<&Actor>,
+        community: &str,
+        query: &ObjectQuery,
+    ) -> CoreResult<ObjectPage> {
+        let access = self.access(actor, community).await?;
+        let mut objects = self
+            .store()
+            .objects(&access.viewer, access.community.id, query)
+            .await?;
+        let more = objects.len() as i64 > query.limit;
+        objects.truncate(query.limit.max(0) as usize);
+        Ok(ObjectPage {
+            community: access.community,
+            objects,
+            more,
+        })
+    }
+
+    /// Delete versions of an object: only its source organization's writers may. Returns how many
+    /// versions went; `NotFound` if the actor cannot see any matching version.
+    pub async fn delete_object(
+        &self,
+        actor: &Actor,
+        community: &str,
+        object_id: &str,
+        query: &ObjectQuery,
+    ) -> CoreResult<u64> {
+        let access = self.access(Some(actor), community).await?;
+        let mut q = query.clone();
+        q.ids = vec![object_id.to_string()];
+        q.limit = 100_000;
+        q.after_seq = None;
+        let visible = self
+            .store()
+            .objects(&access.viewer, access.community.id, &q)
+            .await?;
+        if visible.is_empty() {
+            return Err(CoreError::not_found(format!(
+                "object `{}` not found",
+                crate::validate::clip(object_id)
+            )));
+        }
+        let own = actor
+            .org_id
+            .is_some_and(|o| visible.iter().all(|v| v.source_org == o));
+        if !own || !policy::can_share(actor, &access.memberships) {
+            let event = AuditEvent::new(actor, "objects.delete", "object", object_id)
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({"community": access.community.slug}));
+            self.store().append_audit(event).await?;
+            return Err(CoreError::forbidden(
+                "only the source organization's analysts and admins may delete an object",
+            ));
+        }
+        let keys: Vec<String> = visible.iter().map(|v| v.version_key.clone()).collect();
+        let audit = AuditEvent::new(actor, "objects.delete", "object", object_id)
+            .org(actor.org_id)
+            .details(serde_json::json!({"community": access.community.slug, "versions": visible.iter().map(|v| &v.version).collect::<Vec<_>>()}));
+        Ok(self
+            .store()
+            .delete_object_versions(
+                access.community.id,
+                object_id,
+                visible[0].source_org,
+                &keys,
+                audit,
+            )
+            .await?)
+    }
+
+    /// Keep a TAXII status resource for its poster.
+    pub async fn save_status(&self, status: &TaxiiStatus) -> CoreResult<()> {
+        Ok(self.store().put_status(status).await?)
+    }
+
+    /// A status resource, only for the user who posted it.
+    pub async fn status(
+        &self,
+        actor: &Actor,
+        community: &Community,
+        id: &str,
+    ) -> CoreResult<TaxiiStatus> {
+        let not_found =
+            || CoreError::not_found(format!("status `{}` not found", crate::validate::clip(id)));
+        let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let status = self.store().status(id).await?.ok_or_else(not_found)?;
+        if Some(status.user_id) != actor.user_id || status.community_id != community.id {
+            return Err(not_found());
+        }
+        if ts::now() - status.created_at > time::Duration::days(7) {
+            return Err(not_found());
+        }
+        Ok(status)
+    }
+}
+
+impl Cairn {
+    /// A STIX bundle of every object version the actor may see in the community (all versions,
+    /// or only the latest of each object), read page by page through the entitlement rule.
+    /// Objects are written exactly as posted. `write` receives the bundle in pieces.
+    pub async fn export_bundle(
+        &self,
+        actor: &Actor,
+        community: &str,
+        all_versions: bool,
+        write: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> CoreResult<usize> {
+        self.export_signed_bundle(actor, community, all_versions, write, |_| Ok(()))
+            .await
+    }
+
+    /// [`Self::export_bundle`], also handing each exported version's signature to `signature`.
+    pub async fn export_signed_bundle(
+        &self,
+        actor: &Actor,
+        community: &str,
+        all_versions: bool,
+        mut write: impl FnMut(&str) -> std::io::Result<()>,
+        mut signature: impl FnMut(&crate::provenance::SignatureEntry) -> std::io::Result<()>,
+    ) -> CoreResult<usize> {
+        let io = |e: std::io::Error| CoreError::Internal(format!("writing the export: {e}"));
+        write(&format!(
+            "{{\"type\":\"bundle\",\"id\":\"bundle--{}\",\"objects\":[",
+            Uuid::new_v4()
+        ))
+        .map_err(io)?;
+        let mut query = ObjectQuery {
+            versions: if all_versions {
+                VersionMatch::All
+            } else {
+                VersionMatch::Last
+            },
+            limit: 1000,
+            ..Default::default()
+        };
+        let mut count = 0usize;
+        loop {
+            let page = self.objects(Some(actor), community, &query).await?;
+            for o in &page.objects {
+                if count > 0 {
+                    write(",").map_err(io)?;
+                }
+                write(&o.raw).map_err(io)?;
+                if let Some(s) = crate::provenance::SignatureEntry::of(o) {
+                    signature(&s).map_err(io)?;
+                }
+                count += 1;
+            }
+            match (page.more, page.objects.last()) {
+                (true, Some(last)) => query.after_seq = Some(last.seq),
+                _ => break,
+            }
+        }
+        write("]}\n").map_err(io)?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,444 @@
+//! Correlation, exact value lookup and full-text search (see `cairn_core::search`): the index
+//! written with each version (`object_values`, `object_text`), and the reads over it. Every read
+//! that returns shared content includes the entitlement rule of `crate::objects` in its `WHERE`
+//! clause, for the viewer of each community, and keeps only the latest version each viewer may
+//! see.
+//!
+//! The text index differs by engine: an FTS5 table on SQLite (rowid = the version's `seq`, ranked
+//! by bm25), a table with a generated `tsvector` and a GIN index on PostgreSQL (ranked by
+//! `ts_rank`). Both hold the same terms, cut by the core.
+
+use std::collections::{BTreeMap, HashSet};
+
+use cairn_core::model::*;
+use cairn_core::release::Notification;
+use cairn_core::search::ValueKind;
+use cairn_core::search::*;
+use cairn_core::sharing::{ObjectVersion, Viewer};
+use cairn_core::store::{Engine, Store};
+use cairn_core::StoreError;
+use uuid::Uuid;
+
+use crate::objects::{latest_visible, visible_in, Sql};
+use crate::rows;
+use crate::sql::{m, SqlStore, Tx};
+
+type R<T> = Result<T, StoreError>;
+
+/// Rows per multi-row `INSERT` of values and of text (3 parameters each), and values per
+/// `IN (…)`: statements stay under ~200 parameters (see `put_versions`).
+const VALUE_ROWS: usize = 64;
+const TEXT_ROWS: usize = 64;
+const VALUES_PER_LOOKUP: usize = 100;
+/// Notifications per multi-row `INSERT` (7 parameters each).
+const NOTICE_ROWS: usize = 25;
+
+/// The column of `object_text` that holds the version's `seq`.
+fn text_key(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "rowid",
+        Engine::Postgres => "seq",
+    }
+}
+
+/// A version to index: its `seq` (which names the community, object and version) and index.
+pub(crate) struct IndexRow<'a> {
+    pub seq: i64,
+    pub index: &'a VersionIndex,
+}
+
+/// Write the values and text of stored versions, inside the transaction that stores them.
+pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexRow<'_>]) -> R<()> {
+    let values: Vec<(&IndexRow, &(ValueKind, String))> = versions
+        .iter()
+        .flat_map(|v| v.index.values.iter().map(move |x| (v, x)))
+        .collect();
+    for chunk in values.chunks(VALUE_ROWS) {
+        let mut sql = Sql::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (v, (kind, value)) in chunk {
+            let cols = [
+                sql.text(kind.as_str()),
+                sql.text(value.clone()),
+                sql.int(v.seq),
+            ];
+            rows.push(format!("({})", cols.join(", ")));
+        }
+        sql.push(&format!(
+            "INSERT INTO object_values (kind, value, seq) VALUES {}",
+            rows.join(", ")
+        ));
+        sql.query().execute(&mut **tx).await.map_err(m)?;
+    }
+    let texts: Vec<&IndexRow> = versions
+        .iter()
+        .filter(|v| !v.index.name_terms.is_empty() || !v.index.body_terms.is_empty())
+        .collect();
+    for chunk in texts.chunks(TEXT_ROWS) {
+        let mut sql = Sql::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for v in chunk {
+            let cols = [
+                sql.int(v.seq),
+                sql.text(v.index.name_terms.clone()),
+                sql.text(v.index.body_terms.clone()),
+            ];
+            rows.push(format!("({})", cols.join(", ")));
+        }
+        sql.push(&format!(
+            "INSERT INTO object_text ({}, name, body) VALUES {}",
+            text_key(engine),
+            rows.join(", ")
+        ));
+        sql.query().execute(&mut **tx).await.map_err(m)?;
+    }
+    Ok(())
+}
+
+/// Remove the index of one version, before the version itself is deleted.
+pub(crate) async fn delete_index(
+    tx: &mut Tx,
+    engine: Engine,
+    community: &str,
+    object_id: &str,
+    source_org: &str,
+    version_key: &str,
+) -> R<()> {
+    let of_version = "SELECT seq FROM stix_objects WHERE community_id = $1 AND object_id = $2 AND source_org = $3 AND version_key = $4";
+    for sql in [
+        format!("DELETE FROM object_values WHERE seq IN ({of_version})"),
+        format!(
+            "DELETE FROM object_text WHERE {} IN ({of_version})",
+            text_key(engine)
+        ),
+    ] {
+        sqlx::query(&sql)
+            .bind(community.to_string())
+            .bind(object_id.to_string())
+            .bind(source_org.to_string())
+            .bind(version_key.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(m)?;
+    }
+    Ok(())
+}
+
+/// Joins are written `CROSS JOIN` with their conditions in `WHERE`: SQLite then keeps the
+/// tables in the order written (the index of values or text first, then the version by its
+/// `seq`), where without statistics it may otherwise walk a community's versions in date order
+/// to avoid a sort; PostgreSQL plans them like any inner join.
+///
+/// The columns of a [`FoundVersion`] from `o` (stix_objects) and `c` (communities).
+const FOUND_COLS: &str =
+    "c.slug, o.community_id, o.seq, o.object_id, o.object_type, o.version, o.date_added, o.tlp";
+
+fn found(row: &sqlx::any::AnyRow, raw: bool, rank: bool) -> R<FoundVersion> {
+    let t = rows::text(row, "tlp")?;
+    Ok(FoundVersion {
+        community_id: rows::uuid(row, "community_id")?,
+        community: rows::text(row, "slug")?,
+        seq: rows::int(row, "seq")?,
+        object_id: rows::text(row, "object_id")?,
+        object_type: rows::text(row, "object_type")?,
+        version: rows::text(row, "version")?,
+        date_added: rows::at(row, "date_added")?,
+        tlp: TlpLevel::parse(&t)
+            .ok_or_else(|| StoreError::Internal(format!("column tlp: `{t}`")))?,
+        raw: if raw {
+            Some(rows::text(row, "raw")?)
+        } else {
+            None
+        },
+        rank: if rank {
+            use sqlx::Row;
+            row.try_get::<f64, _>("rank")
+                .map_err(|e| StoreError::Internal(format!("column rank: {e}")))?
+        } else {
+            0.0
+        },
+    })
+}
+
+fn kind_of(row: &sqlx::any::AnyRow) -> R<ValueKind> {
+    let k = rows::text(row, "kind")?;
+    ValueKind::parse(&k).ok_or_else(|| StoreError::Internal(format!("column kind: `{k}`")))
+}
+
+impl SqlStore {
+    pub(crate) async fn do_lookup_value(
+        &self,
+        viewers: &[(Uuid, Viewer)],
+        q: &ValueQuery,
+    ) -> R<Vec<FoundVersion>> {
+        let mut sql = Sql::default();
+        let k = sql.text(q.kind.as_str());
+        let v = sql.text(q.value.clone());
+        let vis = visible_in(&mut sql, viewers, "o");
+        let latest = latest_visible(&mut sql, viewers, "o");
+        let l = sql.int(q.limit + 1);
+        let off = sql.int(q.offset);
+        sql.push(&format!(
+            "SELECT {FOUND_COLS}, o.raw FROM object_values ov CROSS JOIN stix_objects o CROSS JOIN communities c \
+             WHERE ov.kind = {k} AND ov.value = {v} AND o.seq = ov.seq AND c.id = o.community_id AND {vis} AND {latest} \
+             ORDER BY o.date_added DESC, o.seq DESC LIMIT {l} OFFSET {off}"
+        ));
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(m)?
+            .iter()
+            .map(|r| found(r, true, false))
+            .collect()
+    }
+
+    pub(crate) async fn do_search_text(
+        &self,
+        viewers: &[(Uuid, Viewer)],
+        q: &TextQuery,
+    ) -> R<Vec<FoundVersion>> {
+        // Two steps in one statement. The window: the newest matching versions that are the
+        // latest each viewer may see (the rule is applied here, before the window is cut, so
+        // what others may see never changes what a viewer gets), at most SEARCH_WINDOW of them,
+        // walked newest first. The page: the window ranked. Ranking every match of a word held
+        // by most objects would cost a second; the window bounds it.
+        let mut sql = Sql::default();
+        let (window, rank) = match self.engine() {
+            Engine::Sqlite => {
+                // Every term as a quoted string: FTS5 query syntax never applies to user text.
+                let text = q
+                    .terms
+                    .iter()
+                    .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let p = sql.text(text);
+                let vis = visible_in(&mut sql, viewers, "o");
+                let latest = latest_visible(&mut sql, viewers, "o");
+                let w = sql.int(SEARCH_WINDOW);
+                (
+                    // bm25 (the table's rank) is lower for better matches; it is computed only
+                    // for the rows that pass.
+                    format!(
+                        "SELECT object_text.rowid AS seq, -object_text.rank AS r FROM object_text CROSS JOIN stix_objects o \
+                         WHERE object_text MATCH {p} AND o.seq = object_text.rowid AND {vis} AND {latest} ORDER BY object_text.rowid DESC LIMIT {w}"
+                    ),
+                    "m.r".to_string(),
+                )
+            }
+            Engine::Postgres => {
+                let p = sql.text(q.terms.join(" "));
+                let vis = visible_in(&mut sql, viewers, "o");
+                let latest = latest_visible(&mut sql, viewers, "o");
+                let w = sql.int(SEARCH_WINDOW);
+                (
+                    format!(
+                        "SELECT t.seq, t.tsv FROM object_text t JOIN stix_objects o ON o.seq = t.seq \
+                         WHERE t.tsv @@ plainto_tsquery('simple', {p}) AND {vis} AND {latest} ORDER BY t.seq DESC LIMIT {w}"
+                    ),
+                    format!(
+                        "CAST(ts_rank(m.tsv, plainto_tsquery('simple', {p})) AS DOUBLE PRECISION)"
+                    ),
+                )
+            }
+        };
+        let l = sql.int(q.limit + 1);
+        let off = sql.int(q.offset);
+        sql.push(&format!(
+            "SELECT {FOUND_COLS}, o.raw, {rank} AS rank FROM ({window}) m \
+             CROSS JOIN stix_objects o CROSS JOIN communities c WHERE o.seq = m.seq AND c.id = o.community_id \
+             ORDER BY rank DESC, o.seq DESC LIMIT {l} OFFSET {off}"
+        ));
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(m)?
+            .iter()
+            .map(|r| found(r, true, true))
+            .collect()
+    }
+
+    pub(crate) async fn do_correlations(
+        &self,
+        viewers: &[(Uuid, Viewer)],
+        version: &ObjectVersion,
+        limit: i64,
+    ) -> R<Vec<CorrelationRow>> {
+        let mut sql = Sql::default();
+        let s = sql.int(version.seq);
+        let c = sql.text(version.community_id.to_string());
+        let id = sql.text(version.object_id.clone());
+        let vis = visible_in(&mut sql, viewers, "o");
+        let latest = latest_visible(&mut sql, viewers, "o");
+        let l = sql.int(limit);
+        sql.push(&format!(
+            "SELECT ov.kind, ov.value, {FOUND_COLS} FROM object_values src \
+             CROSS JOIN object_values ov CROSS JOIN stix_objects o CROSS JOIN communities c \
+             WHERE src.seq = {s} AND ov.kind = src.kind AND ov.value = src.value AND o.seq = ov.seq AND c.id = o.community_id AND NOT (o.community_id = {c} AND o.object_id = {id}) AND {vis} AND {latest} \
+             ORDER BY ov.kind, ov.value, c.slug, o.object_id LIMIT {l}"
+        ));
+        sql.query()
+            .fetch_all(self.pool())
+            .await
+            .map_err(m)?
+            .iter()
+            .map(|r| {
+                Ok(CorrelationRow {
+                    kind: kind_of(r)?,
+                    value: rows::text(r, "value")?,
+                    found: found(r, false, false)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn do_hidden_matches(
+        &self,
+        poster_org: Uuid,
+        viewers: &[(Uuid, Viewer)],
+        values: &[(ValueKind, String)],
+        limit: i64,
+    ) -> R<Vec<HiddenMatch>> {
+        let mut by_kind: BTreeMap<ValueKind, Vec<&str>> = BTreeMap::new();
+        for (k, v) in values {
+            by_kind.entry(*k).or_default().push(v);
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for (kind, list) in by_kind {
+            for chunk in list.chunks(VALUES_PER_LOOKUP) {
+                if out.len() as i64 >= limit {
+                    return Ok(out);
+                }
+                let mut sql = Sql::default();
+                let k = sql.text(kind.as_str());
+                let in_list: Vec<String> = chunk.iter().map(|v| sql.text(*v)).collect();
+                let p = sql.text(poster_org.to_string());
+                // Hidden: no version of the object holding the value is visible to the poster.
+                let vis = visible_in(&mut sql, viewers, "hv");
+                let l = sql.int(limit - out.len() as i64);
+                sql.push(&format!(
+                    "SELECT o.community_id, o.object_id, o.source_org, ov.kind, ov.value FROM object_values ov CROSS JOIN stix_objects o \
+                     WHERE ov.kind = {k} AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
+                     AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE hv.community_id = o.community_id AND hv.object_id = o.object_id AND hw.seq = hv.seq AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
+                     LIMIT {l}",
+                    in_list.join(", ")
+                ));
+                for r in sql.query().fetch_all(self.pool()).await.map_err(m)? {
+                    let h = HiddenMatch {
+                        community_id: rows::uuid(&r, "community_id")?,
+                        object_id: rows::text(&r, "object_id")?,
+                        source_org: rows::uuid(&r, "source_org")?,
+                        kind: kind_of(&r)?,
+                        value: rows::text(&r, "value")?,
+                    };
+                    if seen.insert(h.clone()) {
+                        out.push(h);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn do_record_notifications(
+        &self,
+        notify: &[Notification],
+        audit: AuditEvent,
+    ) -> R<()> {
+        let mut tx = self.begin_write().await?;
+        // Many at once after a large publish: multi-row inserts.
+        for chunk in notify.chunks(NOTICE_ROWS) {
+            let mut sql = Sql::default();
+            let mut rows = Vec::with_capacity(chunk.len());
+            for n in chunk {
+                let body = serde_json::to_string(&n.body)
+                    .map_err(|e| StoreError::Internal(format!("encode: {e}")))?;
+                let cols = [
+                    sql.text(n.id.to_string()),
+                    sql.text(n.user_id.to_string()),
+                    match n.community_id {
+                        Some(c) => sql.text(c.to_string()),
+                        None => "NULL".into(),
+                    },
+                    match &n.object_id {
+                        Some(o) => sql.text(o.clone()),
+                        None => "NULL".into(),
+                    },
+                    sql.text(n.kind.clone()),
+                    sql.text(body),
+                    sql.text(cairn_core::ts::format(n.created_at)),
+                ];
+                rows.push(format!("({}, NULL)", cols.join(", ")));
+            }
+            sql.push(&format!(
+                "INSERT INTO notifications (id, user_id, community_id, object_id, kind, body, created_at, read_at) VALUES {}",
+                rows.join(", ")
+            ));
+            sql.query().execute(&mut *tx).await.map_err(m)?;
+        }
+        Self::commit(tx, audit).await
+    }
+
+    pub(crate) async fn do_search_backlog(&self, limit: i64) -> R<Vec<BacklogVersion>> {
+        sqlx::query(
+            "SELECT o.seq, o.raw FROM search_backlog b CROSS JOIN stix_objects o \
+             WHERE b.id = 1 AND o.seq > b.done_seq AND o.seq <= b.upto_seq ORDER BY o.seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(m)?
+        .iter()
+        .map(|r| {
+            Ok(BacklogVersion {
+                seq: rows::int(r, "seq")?,
+                raw: rows::text(r, "raw")?,
+            })
+        })
+        .collect()
+    }
+
+    pub(crate) async fn do_index_backlog(
+        &self,
+        entries: &[(BacklogVersion, VersionIndex)],
+    ) -> R<()> {
+        let mut tx = self.begin_write().await?;
+        let Some(last) = entries.iter().map(|(b, _)| b.seq).max() else {
+            sqlx::query("UPDATE search_backlog SET done_seq = upto_seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(m)?;
+            return tx.commit().await.map_err(m);
+        };
+        // Only versions still stored, and not indexed by a run that overlapped this one.
+        let done =
+            sqlx::query("UPDATE search_backlog SET done_seq = $1 WHERE id = 1 AND done_seq < $1")
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(m)?;
+        if done.rows_affected() == 0 {
+            return Ok(());
+        }
+        let mut still = HashSet::new();
+        for chunk in entries.chunks(VALUES_PER_LOOKUP) {
+            let mut sql = Sql::default();
+            let list: Vec<String> = chunk.iter().map(|(b, _)| sql.int(b.seq)).collect();
+            sql.push(&format!(
+                "SELECT seq FROM stix_objects WHERE seq IN ({})",
+                list.join(", ")
+            ));
+            for r in sql.query().fetch_all(&mut *tx).await.map_err(m)? {
+                still.insert(rows::int(&r, "seq")?);
+            }
+        }
+        let rows: Vec<IndexRow> = entries
+            .iter()
+            .filter(|(b, _)| still.contains(&b.seq))
+            .map(|(b, index)| IndexRow { seq: b.seq, index })
+            .collect();
+        insert_index(&mut tx, self.engine(), &rows).await?;
+        tx.commit().await.map_err(m)
+    }
+}

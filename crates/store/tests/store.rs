@@ -1,0 +1,548 @@
+//! The store's behaviour, on SQLite and on PostgreSQL alike.
+
+use cairn_core::audit::ChainVerifier;
+use cairn_core::model::*;
+use cairn_core::service::*;
+use cairn_core::store::{AuditQuery, Store};
+use cairn_core::{CoreError, StoreError};
+use cairn_testkit::{both_engines, service, Engine, TestDb};
+
+fn org_input(short: &str) -> NewOrganization {
+    NewOrganization {
+        name: format!("{short} Ltd"),
+        short_name: short.into(),
+        sector: "energy".into(),
+        org_type: OrgType::Private,
+        country: "DE".into(),
+        security_email: Some("soc@example.org".into()),
+        security_phone: None,
+        out_of_band_contact: None,
+    }
+}
+
+async fn verify_chain(store: &dyn Store) -> Result<u64, cairn_core::audit::ChainBreak> {
+    let mut v = ChainVerifier::default();
+    for e in store.audit_chain(0, 1_000_000).await.unwrap() {
+        v.check(&e)?;
+    }
+    v.finish(store.audit_head().await.unwrap())
+}
+
+async fn migrations_are_idempotent(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let first = db.store().await;
+    first.close().await;
+    let again = db.store().await;
+    again.ping().await.unwrap();
+    assert_eq!(again.engine(), engine);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cairn_migrations")
+        .fetch_one(again.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        count,
+        cairn_store::migrations::MIGRATIONS.len() as i64,
+        "every migration applied once"
+    );
+}
+
+async fn organizations_round_trip_with_keys(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    let org = cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    let read = store.organization(org.id).await.unwrap().unwrap();
+    assert_eq!(read, org);
+    assert_eq!(
+        store
+            .organization_by_short_name("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        org.id
+    );
+    let keys = store.organization_keys(org.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].public_key.len(), 32);
+    let sig = cairn_core::keys::sign(cairn.master_key(), &keys[0], b"m").unwrap();
+    assert!(cairn_core::keys::verify(&keys[0].public_key, b"m", &sig));
+    // The secret is stored sealed, not in clear.
+    assert_ne!(keys[0].encrypted_secret.len(), 32);
+}
+
+async fn duplicates_name_the_field_and_write_nothing(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    let head_before = store.audit_head().await.unwrap();
+    let err = cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap_err();
+    match err {
+        CoreError::Store(StoreError::Duplicate { field, value }) => {
+            assert_eq!(field, "short_name");
+            assert_eq!(value, "acme");
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(store.organizations().await.unwrap().len(), 1);
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head_before,
+        "no audit entry for a refused write"
+    );
+}
+
+async fn stale_versions_are_refused(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    let org = cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    let mut a = org.clone();
+    a.name = "first".into();
+    a.version += 1;
+    store
+        .update_organization(&a, AuditEvent::new(&op, "t", "organization", org.id))
+        .await
+        .unwrap();
+    let mut b = org.clone();
+    b.name = "second".into();
+    b.version += 1;
+    let err = store
+        .update_organization(&b, AuditEvent::new(&op, "t", "organization", org.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict), "{err:?}");
+    assert_eq!(
+        store.organization(org.id).await.unwrap().unwrap().name,
+        "first"
+    );
+}
+
+async fn concurrent_updates_lose_nothing(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    let org = cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    let patches = vec![
+        OrganizationPatch {
+            name: Some("Acme Grid".into()),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            sector: Some("water".into()),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            org_type: Some(OrgType::Public),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            country: Some("NL".into()),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            security_email: Some("cert@acme.example".into()),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            security_phone: Some("+31 555 0100".into()),
+            ..Default::default()
+        },
+        OrganizationPatch {
+            out_of_band_contact: Some("radio".into()),
+            ..Default::default()
+        },
+    ];
+    let mut tasks = Vec::new();
+    for patch in patches {
+        let cairn = cairn.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            cairn.update_organization(&op, "acme", patch).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let after = store.organization(org.id).await.unwrap().unwrap();
+    assert_eq!(after.name, "Acme Grid");
+    assert_eq!(after.sector, "water");
+    assert_eq!(after.org_type, OrgType::Public);
+    assert_eq!(after.country, "NL");
+    assert_eq!(after.security_email.as_deref(), Some("cert@acme.example"));
+    assert_eq!(after.security_phone.as_deref(), Some("+31 555 0100"));
+    assert_eq!(after.out_of_band_contact.as_deref(), Some("radio"));
+    assert_eq!(after.version, 8);
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), 8);
+}
+
+async fn concurrent_writers_keep_the_audit_chain(engine: Engine) {
+    let (_cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit(AuditEvent::new(&op, "test.write", "thing", i))
+                .await
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().unwrap().seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), 40);
+}
+
+async fn tokens_resolve_to_their_owner_until_revoked(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    let user = cairn
+        .create_user(
+            &op,
+            NewUser {
+                organization: Some("acme".into()),
+                username: "ann".into(),
+                display_name: None,
+                email: None,
+                role: Role::Analyst,
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    let created = cairn
+        .create_token(
+            &op,
+            "ann",
+            NewTokenRequest {
+                name: "ci".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let hash = cairn_core::auth::hash_token(&created.secret);
+    let owner = store.token_owner(&hash).await.unwrap().unwrap();
+    assert_eq!(owner.user.id, user.id);
+    assert_eq!(owner.org.short_name, "acme");
+    assert_eq!(owner.token.token_hash, hash);
+    let session = cairn
+        .authenticate(&created.secret, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.user.username, "ann");
+    assert!(store
+        .token(created.token.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at
+        .is_some());
+    cairn.revoke_token(&op, created.token.id).await.unwrap();
+    assert_eq!(
+        cairn
+            .authenticate(&created.secret, None)
+            .await
+            .unwrap()
+            .unwrap_err(),
+        AuthFailure::Revoked
+    );
+    let audit = store
+        .audit_entries(&AuditQuery {
+            action: Some("token.revoke".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].object_id, created.token.id.to_string());
+}
+
+async fn memberships_and_representatives(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    cairn
+        .create_organization(&op, org_input("acme"))
+        .await
+        .unwrap();
+    cairn
+        .create_user(
+            &op,
+            NewUser {
+                organization: Some("acme".into()),
+                username: "ann".into(),
+                display_name: None,
+                email: None,
+                role: Role::OrgAdmin,
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    let c = cairn
+        .create_community(
+            &op,
+            NewCommunity {
+                slug: "isac".into(),
+                name: "ISAC".into(),
+                description: String::new(),
+                default_tlp: TlpLevel::Amber,
+                public_feed: false,
+            },
+        )
+        .await
+        .unwrap();
+    cairn
+        .put_member(
+            &op,
+            "isac",
+            MembershipRequest {
+                organization: "acme".into(),
+                role: CommunityRole::Member,
+            },
+        )
+        .await
+        .unwrap();
+    cairn
+        .put_member(
+            &op,
+            "isac",
+            MembershipRequest {
+                organization: "acme".into(),
+                role: CommunityRole::Chair,
+            },
+        )
+        .await
+        .unwrap();
+    let ms = store.memberships(c.id).await.unwrap();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].role, CommunityRole::Chair);
+    cairn.designate(&op, "isac", "ann").await.unwrap();
+    assert_eq!(store.representatives(c.id).await.unwrap().len(), 1);
+    // Removing the membership removes the organization's representatives with it.
+    cairn.remove_member(&op, "isac", "acme").await.unwrap();
+    assert!(store.memberships(c.id).await.unwrap().is_empty());
+    assert!(store.representatives(c.id).await.unwrap().is_empty());
+    let acme = store
+        .organization_by_short_name("acme")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.communities(Some(acme.id)).await.unwrap().is_empty());
+    assert_eq!(store.communities(None).await.unwrap().len(), 1);
+}
+
+async fn provisioning_is_idempotent(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let op = Actor::system("test");
+    let plan = cairn_testkit::seed_plan();
+    let first = plan.apply(&cairn, &op).await.unwrap();
+    assert!(!first.created.is_empty());
+    assert_eq!(first.generated_tokens.len(), plan.users.len());
+    let head = store.audit_head().await.unwrap();
+    let second = plan.apply(&cairn, &op).await.unwrap();
+    assert!(second.created.is_empty(), "{:?}", second.created);
+    assert!(second.updated.is_empty(), "{:?}", second.updated);
+    assert!(second.generated_tokens.is_empty());
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a repeated apply writes nothing"
+    );
+}
+
+async fn invalid_plans_write_nothing(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    let mut plan = cairn_testkit::seed_plan();
+    plan.communities[0].members[0].organization = "nobody".into();
+    let err = plan
+        .apply(&cairn, &Actor::system("test"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("communities[0].members[0].organization"),
+        "{err}"
+    );
+    assert!(store.organizations().await.unwrap().is_empty());
+    assert_eq!(store.audit_head().await.unwrap().map(|h| h.0), Some(0));
+}
+
+/// What feedback is about is indexed when stored, forgotten when deleted, and the feedback migration
+/// indexes what was stored before it the same way.
+async fn feedback_references_are_indexed_and_backfilled(engine: Engine) {
+    use cairn_core::sharing::{ObjectQuery, VersionMatch, Viewer};
+    let (cairn, store, _db) = service(engine).await;
+    cairn_testkit::seed(&cairn).await;
+    let user = |name: &str| {
+        let store = store.clone();
+        let name = name.to_string();
+        async move { Actor::for_user(&store.user_by_name(&name).await.unwrap().unwrap()) }
+    };
+    let (alpha, beta) = (user("alpha-analyst").await, user("beta-analyst").await);
+    let ind = "indicator--0b000000-0000-4000-8000-000000000001";
+    let body = serde_json::json!({"objects": [{"type": "indicator", "spec_version": "2.1", "id": ind,
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '192.0.2.1']", "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"}]});
+    cairn
+        .share_envelope(
+            &alpha,
+            "test-isac",
+            body.to_string().as_bytes(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let t = "2026-01-02T00:00:00.000Z";
+    let note = "note--0b000000-0000-4000-8000-000000000004";
+    let body = serde_json::json!({"objects": [
+        {"type": "sighting", "spec_version": "2.1", "id": "sighting--0b000000-0000-4000-8000-000000000002",
+         "created": t, "modified": t, "sighting_of_ref": ind},
+        {"type": "opinion", "spec_version": "2.1", "id": "opinion--0b000000-0000-4000-8000-000000000003",
+         "created": t, "modified": t, "opinion": "agree", "object_refs": [ind]},
+        {"type": "note", "spec_version": "2.1", "id": note, "created": t, "modified": t,
+         "content": "seen", "object_refs": [ind, "opinion--0b000000-0000-4000-8000-000000000003"]},
+        {"type": "report", "spec_version": "2.1", "id": "report--0b000000-0000-4000-8000-000000000005",
+         "created": t, "modified": t, "name": "r", "published": t, "object_refs": [ind]}
+    ]});
+    let (_, report) = cairn
+        .share_envelope(
+            &beta,
+            "test-isac",
+            body.to_string().as_bytes(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.count(cairn_core::exchange::ResultKind::Stored),
+        4,
+        "{report:?}"
+    );
+    let rows = |store: std::sync::Arc<cairn_store::SqlStore>| async move {
+        let r: Vec<(String, String)> = sqlx::query_as(
+            "SELECT object_id, target_id FROM stix_refs ORDER BY object_id, target_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        r
+    };
+    let indexed = rows(store.clone()).await;
+    assert_eq!(indexed.len(), 4, "the report is not feedback: {indexed:?}");
+    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
+    let viewer = Viewer {
+        user: beta.user_id,
+        org: beta.org_id,
+        member: true,
+        public_feed: false,
+    };
+    let about = store
+        .objects(
+            &viewer,
+            community.id,
+            &ObjectQuery {
+                refers_to: Some(ind.into()),
+                versions: VersionMatch::Last,
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let types: Vec<&str> = about.iter().map(|o| o.object_type.as_str()).collect();
+    assert_eq!(types, vec!["sighting", "opinion", "note"]);
+
+    // The backfill of the feedback migration finds the same rows.
+    sqlx::query("DELETE FROM stix_refs")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let m = cairn_store::migrations::MIGRATIONS
+        .iter()
+        .find(|m| m.name == "feedback")
+        .unwrap();
+    let script = match engine {
+        Engine::Sqlite => m.sqlite,
+        Engine::Postgres => m.postgres,
+    };
+    for stmt in script
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| s.starts_with("INSERT"))
+    {
+        sqlx::query(stmt).execute(store.pool()).await.unwrap();
+    }
+    assert_eq!(rows(store.clone()).await, indexed);
+
+    // Deleting a version forgets what it was about.
+    cairn
+        .delete_object(
+            &beta,
+            "test-isac",
+            note,
+            &ObjectQuery {
+                versions: VersionMatch::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(store.clone()).await.len(), 2);
+}
+
+both_engines!(
+    migrations_are_idempotent,
+    organizations_round_trip_with_keys,
+    duplicates_name_the_field_and_write_nothing,
+    stale_versions_are_refused,
+    concurrent_updates_lose_nothing,
+    concurrent_writers_keep_the_audit_chain,
+    tokens_resolve_to_their_owner_until_revoked,
+    memberships_and_representatives,
+    provisioning_is_idempotent,
+    invalid_plans_write_nothing,
+    feedback_references_are_indexed_and_backfilled,
+);
+
+#[tokio::test]
+async fn unknown_schemes_and_unreachable_servers_are_errors() {
+    let err = cairn_store::connect("mysql://x/y", Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("unknown database URL scheme `mysql:`")),
+        "{err:?}"
+    );
+    let opts = cairn_store::StoreOptions {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(2),
+    };
+    let err = cairn_store::connect("postgres://postgres@127.0.0.1:1/test", opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
