@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use crate::anonymity::ShareOptions;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, StoreError};
 use crate::model::*;
 use crate::sharing::*;
 use crate::{policy, ts, Cairn};
@@ -85,39 +85,117 @@ pub struct ObjectPage {
     pub more: bool,
 }
 
-/// Sign every version of a batch (over its parsed value), on several threads for a large batch:
-/// signing is the costliest step of publishing after storing.
-/// Anonymous versions are signed with `community` (which the caller provides when there are
-/// any), the others with `org`.
-fn sign_all(
-    org: &crate::keys::Signer,
-    community: Option<&crate::keys::Signer>,
-    batch: &mut [NewObjectVersion],
-    values: &[serde_json::Value],
-) {
-    let sign = |chunk: &mut [NewObjectVersion], values: &[serde_json::Value]| {
-        for (v, value) in chunk.iter_mut().zip(values) {
-            let signer = match (v.anonymous, community) {
+/// What can be checked of a posted object without the store: its STIX validity, its index, the
+/// objects it is about and its signature. Pure and independent per object, so it runs on other
+/// threads (see [`check_all`] and the pipelined publish).
+pub(crate) struct PureChecked {
+    raw: RawStixObject,
+    meta: Result<cairn_stix::validate::ObjectMeta, String>,
+    anonymous: bool,
+    refs: Vec<String>,
+    index: crate::search::VersionIndex,
+    provenance: Option<Provenance>,
+}
+
+/// The signers of one share: the source's key, and the community's for anonymous versions.
+pub(crate) struct Signers {
+    org: crate::keys::Signer,
+    community: Option<crate::keys::Signer>,
+}
+
+fn check_pure(raw: RawStixObject, anonymous_share: bool, signers: &Signers) -> PureChecked {
+    // Anonymous: the whole share, or a piece of feedback its giver marked anonymous.
+    let anonymous = anonymous_share
+        || raw
+            .value
+            .get("x_cairn_anonymous")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+    match validate_object(&raw.value) {
+        Err(errors) => PureChecked {
+            meta: Err(errors
+                .iter()
+                .map(|e| format!("{}: {}", e.property, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")),
+            raw,
+            anonymous,
+            refs: Vec::new(),
+            index: Default::default(),
+            provenance: None,
+        },
+        Ok(meta) => {
+            // Anonymous versions carry the community's signature, which names no organization.
+            let signer = match (anonymous, &signers.community) {
                 (true, Some(c)) => c,
-                _ => org,
+                _ => &signers.org,
             };
-            v.provenance = Some(crate::provenance::sign_object(signer, value));
+            PureChecked {
+                refs: crate::feedback::refs_of(&meta.object_type, &raw.value),
+                index: crate::search::index_object(&raw.value),
+                provenance: Some(crate::provenance::sign_object(signer, &raw.value)),
+                meta: Ok(meta),
+                raw,
+                anonymous,
+            }
         }
-    };
+    }
+}
+
+/// [`check_pure`] over a batch, on several threads for a large one: signing is the costliest
+/// step of publishing after storing.
+fn check_all(
+    objects: Vec<RawStixObject>,
+    anonymous_share: bool,
+    signers: &Signers,
+) -> Vec<PureChecked> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(4);
-    if threads < 2 || batch.len() < 64 {
-        sign(batch, values);
-        return;
+    if threads < 2 || objects.len() < 64 {
+        return objects
+            .into_iter()
+            .map(|o| check_pure(o, anonymous_share, signers))
+            .collect();
     }
-    let per = batch.len().div_ceil(threads);
+    let per = objects.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<RawStixObject>> = Vec::new();
+    let mut rest = objects.into_iter().peekable();
+    while rest.peek().is_some() {
+        chunks.push(rest.by_ref().take(per).collect());
+    }
     std::thread::scope(|s| {
-        for (chunk, vals) in batch.chunks_mut(per).zip(values.chunks(per)) {
-            s.spawn(move || sign(chunk, vals));
-        }
-    });
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|o| check_pure(o, anonymous_share, signers))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Objects per chunk of a pipelined publish, and the smallest envelope that is pipelined.
+const PIPELINE_CHUNK: usize = 100;
+const PIPELINE_MIN: usize = 200;
+
+/// What the store-dependent checks need, for one share.
+pub(crate) struct ShareContext {
+    source_org: Uuid,
+    source_user: Option<Uuid>,
+    members: HashSet<Uuid>,
+    /// Marking definitions posted in this envelope may be used by the objects after them.
+    posted_markings: HashSet<String>,
+    known_markings: HashMap<String, bool>,
 }
 
 fn tlp_of(t: mk::Tlp) -> TlpLevel {
@@ -128,6 +206,33 @@ fn tlp_of(t: mk::Tlp) -> TlpLevel {
         mk::Tlp::AmberStrict => TlpLevel::AmberStrict,
         mk::Tlp::Red => TlpLevel::Red,
     }
+}
+
+/// The report entry of a version about to be stored (the store's outcome may change it).
+fn stored_result(version: &NewObjectVersion) -> ObjectResult {
+    ObjectResult {
+        id: version.object_id.clone(),
+        version: version.version.clone().unwrap_or_default(),
+        outcome: ResultKind::Stored,
+        message: None,
+    }
+}
+
+/// The audit entry of a share: how many versions were posted, at which markings.
+fn share_audit(
+    actor: &Actor,
+    access: &Access,
+    options: ShareOptions,
+    batch: &[NewObjectVersion],
+) -> AuditEvent {
+    let mut levels: HashMap<&str, usize> = HashMap::new();
+    for b in batch {
+        *levels.entry(b.tlp.as_str()).or_default() += 1;
+    }
+    AuditEvent::new(actor, "objects.share", "community", access.community.id)
+        .org(actor.org_id)
+        .outcome(Outcome::Granted)
+        .details(serde_json::json!({"community": access.community.slug, "posted": batch.len(), "markings": levels, "anonymous": options.anonymous}))
 }
 
 fn refused(id: String, version: String, message: String) -> ObjectResult {
@@ -266,6 +371,9 @@ impl Cairn {
         objects: Vec<RawStixObject>,
         options: ShareOptions,
     ) -> CoreResult<ShareReport> {
+        if objects.len() >= PIPELINE_MIN {
+            return self.share_pipelined(actor, access, objects, options).await;
+        }
         let Prepared {
             mut report,
             batch,
@@ -274,42 +382,137 @@ impl Cairn {
         if batch.is_empty() {
             return Ok(report);
         }
-        let community = &access.community;
-        let mut levels: HashMap<&str, usize> = HashMap::new();
-        for b in &batch {
-            *levels.entry(b.tlp.as_str()).or_default() += 1;
-        }
-        let audit = AuditEvent::new(actor, "objects.share", "community", community.id)
-            .org(actor.org_id)
-            .outcome(Outcome::Granted)
-            .details(serde_json::json!({"community": community.slug, "posted": batch.len(), "markings": levels, "anonymous": options.anonymous}));
+        let audit = share_audit(actor, access, options, &batch);
         let outcomes = self
             .store()
-            .share_objects(community.id, &batch, audit)
+            .share_objects(access.community.id, &batch, audit)
             .await?;
+        self.after_share(actor, access, &batch, &outcomes).await;
+        record_outcomes(&mut report, &slots, outcomes);
+        Ok(report)
+    }
+
+    /// A large envelope, checked and stored at once: a thread checks, indexes and signs chunks
+    /// of objects while the store writes the chunks before them, in one transaction. The outcome
+    /// is that of [`share_objects`](Self::share_objects) with one batch.
+    async fn share_pipelined(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        objects: Vec<RawStixObject>,
+        options: ShareOptions,
+    ) -> CoreResult<ShareReport> {
+        use futures::StreamExt as _;
+        let (ctx, objects, refusals, signers) =
+            self.share_start(actor, access, objects, options).await?;
+        let total = objects.len();
+        let (sender, receiver) = futures::channel::mpsc::unbounded::<Vec<PureChecked>>();
+        let anonymous_share = options.anonymous;
+        let checker = std::thread::Builder::new()
+            .name("cairn-check".into())
+            .spawn(move || {
+                let mut rest = objects.into_iter().peekable();
+                while rest.peek().is_some() {
+                    let chunk: Vec<PureChecked> = rest
+                        .by_ref()
+                        .take(PIPELINE_CHUNK)
+                        .map(|o| check_pure(o, anonymous_share, &signers))
+                        .collect();
+                    if sender.unbounded_send(chunk).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| CoreError::Internal(format!("starting a checking thread: {e}")))?;
+        let progress = std::sync::Mutex::new((ShareReport { results: refusals }, Vec::new()));
+        let progress_ref = &progress;
+        let chunks = futures::stream::unfold(
+            (receiver, ctx, 0usize),
+            move |(mut receiver, mut ctx, mut i)| async move {
+                let Some(chunk) = receiver.next().await else {
+                    // The checking thread sends every object; fewer means it failed.
+                    return (i < total).then(|| {
+                        (
+                            Err(StoreError::Internal(format!(
+                                "the checking thread stopped after {i} of {total} objects"
+                            ))),
+                            (receiver, ctx, total),
+                        )
+                    });
+                };
+                let mut out = Vec::with_capacity(chunk.len());
+                for checked in chunk {
+                    let outcome = match self.check_in_community(access, &mut ctx, i, checked).await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(CoreError::Store(e)) => return Some((Err(e), (receiver, ctx, total))),
+                        Err(e) => {
+                            return Some((
+                                Err(StoreError::Internal(e.to_string())),
+                                (receiver, ctx, total),
+                            ))
+                        }
+                    };
+                    i += 1;
+                    let mut guard = progress_ref.lock().unwrap_or_else(|e| e.into_inner());
+                    let (report, slots) = &mut *guard;
+                    match outcome {
+                        Ok(version) => {
+                            slots.push(report.results.len());
+                            report.results.push(stored_result(&version));
+                            out.push(version);
+                        }
+                        Err(refusal) => report.results.push(refusal),
+                    }
+                }
+                Some((Ok(out), (receiver, ctx, i)))
+            },
+        );
+        let written = self
+            .store()
+            .share_stream(
+                access.community.id,
+                Box::pin(chunks),
+                Box::new(|batch: &[NewObjectVersion]| share_audit(actor, access, options, batch)),
+            )
+            .await;
+        // The thread has ended or ends now: its receiver is gone.
+        let _ = checker.join();
+        let (batch, outcomes) = written?;
+        let (mut report, slots) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.after_share(actor, access, &batch, &outcomes).await;
+        record_outcomes(&mut report, &slots, outcomes);
+        Ok(report)
+    }
+
+    /// Tell owners of hidden objects about the values just stored (see `search`).
+    async fn after_share(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        batch: &[NewObjectVersion],
+        outcomes: &[PutOutcome],
+    ) {
         let stored: Vec<&NewObjectVersion> = batch
             .iter()
-            .zip(&outcomes)
+            .zip(outcomes)
             .filter(|(_, o)| matches!(o, PutOutcome::Stored { .. }))
             .map(|(b, _)| b)
             .collect();
         if !stored.is_empty() {
             self.notify_hidden_matches(actor, access, &stored).await;
         }
-        record_outcomes(&mut report, &slots, outcomes);
-        Ok(report)
     }
 
-    /// Check and resolve posted objects for publishing: validation, markings, audience,
-    /// attachments. Refused objects are in the report; the others are in the batch, each with
-    /// its slot in the report. Every way of publishing goes through here.
-    pub(crate) async fn prepare_share(
+    /// The first steps of every share: the source, sanitization (and anonymization) of the
+    /// whole envelope, and the signers.
+    async fn share_start(
         &self,
         actor: &Actor,
         access: &Access,
         objects: Vec<RawStixObject>,
         options: ShareOptions,
-    ) -> CoreResult<Prepared> {
+    ) -> CoreResult<(ShareContext, Vec<RawStixObject>, Vec<ObjectResult>, Signers)> {
         let source_org = actor
             .org_id
             .ok_or_else(|| CoreError::forbidden("no organization"))?;
@@ -317,185 +520,211 @@ impl Cairn {
         let (objects, refusals) = self
             .sanitize_and_anonymize(access, source_org, objects, options)
             .await?;
-        let community = &access.community;
-        let members: HashSet<Uuid> = access.memberships.iter().map(|m| m.org_id).collect();
-        // Marking definitions posted in this envelope may be used by the objects after them.
         let posted_markings: HashSet<String> = objects
             .iter()
             .filter(|o| o.object_type() == Some("marking-definition"))
             .filter_map(|o| o.id().map(str::to_string))
             .collect();
-        let mut report = ShareReport { results: refusals };
-        let mut batch = Vec::new();
-        let mut batch_index = Vec::new();
-        let mut signed_values = Vec::new();
-        let mut known_markings: HashMap<String, bool> = HashMap::new();
-        let org_signer = self.org_signer(source_org).await?;
-        let mut community_signer = None;
-        for (i, raw) in objects.into_iter().enumerate() {
-            let label = raw
-                .id()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("objects[{i}]"));
-            let meta = match validate_object(&raw.value) {
-                Ok(meta) => meta,
-                Err(errors) => {
-                    let text = errors
-                        .iter()
-                        .map(|e| format!("{}: {}", e.property, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    report.results.push(refused(
-                        label,
-                        String::new(),
-                        format!(
-                            "objects[{i}] ({}) is invalid: {text}",
-                            raw.id().unwrap_or("no id")
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            let version = meta
-                .version
-                .as_ref()
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_default();
-            let id = meta.id.as_str().to_string();
-            if mk::is_builtin_marking_id(&id) {
-                report.results.push(ObjectResult {
-                    id,
-                    version,
-                    outcome: ResultKind::Duplicate,
-                    message: Some("built-in marking definition".into()),
-                });
-                continue;
-            }
-            // Every marking used must be known: built in, posted here, or shared earlier.
-            let mut unknown = None;
-            for r in meta
-                .object_marking_refs
-                .iter()
-                .chain(meta.granular_marking_refs.iter())
-            {
-                if mk::is_builtin_marking_id(r) || posted_markings.contains(r) {
-                    continue;
-                }
-                let known = match known_markings.get(r) {
-                    Some(k) => *k,
-                    None => {
-                        let q = ObjectQuery {
-                            ids: vec![r.clone()],
-                            versions: VersionMatch::Last,
-                            limit: 1,
-                            ..Default::default()
-                        };
-                        let k = !self
-                            .store()
-                            .objects(&access.viewer, community.id, &q)
-                            .await?
-                            .is_empty();
-                        known_markings.insert(r.clone(), k);
-                        k
-                    }
-                };
-                if !known {
-                    unknown = Some(r.clone());
-                    break;
-                }
-            }
-            if let Some(r) = unknown {
-                report.results.push(refused(id, version, format!("objects[{i}]: marking `{r}` is not defined (not a TLP or PAP marking, not posted before it, not shared in this community)")));
-                continue;
-            }
-            let tlp = mk::most_restrictive(
-                meta.object_marking_refs
-                    .iter()
-                    .chain(meta.granular_marking_refs.iter())
-                    .map(String::as_str),
-            )
-            .map(tlp_of)
-            .unwrap_or(community.default_tlp);
-            if meta.object_type == "artifact" {
-                if let Err(e) =
-                    crate::documents::check_artifact(&raw.value, self.max_attachment_bytes())
-                {
-                    report.results.push(refused(
-                        id,
-                        version,
-                        format!("objects[{i}]: {}", e.message()),
-                    ));
-                    continue;
-                }
-            }
-            let audience = match self.audience_of(&raw.value, &members).await {
-                Ok(a) => a,
-                Err(message) => {
-                    report
-                        .results
-                        .push(refused(id, version, format!("objects[{i}]: {message}")));
-                    continue;
-                }
-            };
-            if tlp == TlpLevel::Red && audience.as_ref().is_none_or(|a| a.users.is_empty()) {
-                report.results.push(refused(
-                    id,
-                    version,
-                    format!(
-                        "objects[{i}]: a TLP:RED object must name its recipients: add the extension {AUDIENCE_EXTENSION_DEFINITION_ID} with `users`"
-                    ),
-                ));
-                continue;
-            }
-            // Anonymous: the whole share, or a piece of feedback its giver marked anonymous.
-            let anonymous = options.anonymous
-                || raw
-                    .value
+        let any_anonymous = options.anonymous
+            || objects.iter().any(|o| {
+                o.value
                     .get("x_cairn_anonymous")
                     .and_then(serde_json::Value::as_bool)
-                    == Some(true);
-            batch_index.push(report.results.len());
-            report.results.push(ObjectResult {
-                id: id.clone(),
-                version: version.clone(),
-                outcome: ResultKind::Stored,
-                message: None,
+                    == Some(true)
             });
-            batch.push(NewObjectVersion {
-                object_id: id,
-                object_type: meta.object_type.clone(),
-                spec_version: meta.spec_version.clone().unwrap_or_else(|| "2.1".into()),
-                version: meta.version.as_ref().map(|v| v.as_str().to_string()),
-                version_key: meta.version.as_ref().map(version_key),
-                source_org,
-                source_user: actor.user_id,
-                tlp,
-                revoked: meta.revoked,
-                raw: raw.raw_json().to_string(),
-                audience,
-                provenance: None,
-                anonymous,
-                refs: crate::feedback::refs_of(&meta.object_type, &raw.value),
-                index: crate::search::index_object(&raw.value),
-            });
-            signed_values.push(raw.value);
+        let signers = Signers {
+            org: self.org_signer(source_org).await?,
+            community: if any_anonymous {
+                Some(self.community_signer(&access.community).await?)
+            } else {
+                None
+            },
+        };
+        let ctx = ShareContext {
+            source_org,
+            source_user: actor.user_id,
+            members: access.memberships.iter().map(|m| m.org_id).collect(),
+            posted_markings,
+            known_markings: HashMap::new(),
+        };
+        Ok((ctx, objects, refusals, signers))
+    }
+
+    /// Check and resolve posted objects for publishing: validation, markings, audience,
+    /// attachments. Refused objects are in the report; the others are in the batch, each with
+    /// its slot in the report. Every way of publishing goes through here or through
+    /// [`share_pipelined`](Self::share_pipelined), which runs the same checks.
+    pub(crate) async fn prepare_share(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        objects: Vec<RawStixObject>,
+        options: ShareOptions,
+    ) -> CoreResult<Prepared> {
+        let (mut ctx, objects, refusals, signers) =
+            self.share_start(actor, access, objects, options).await?;
+        let mut report = ShareReport { results: refusals };
+        let mut batch = Vec::new();
+        let mut slots = Vec::new();
+        for (i, checked) in check_all(objects, options.anonymous, &signers)
+            .into_iter()
+            .enumerate()
+        {
+            match self
+                .check_in_community(access, &mut ctx, i, checked)
+                .await?
+            {
+                Ok(version) => {
+                    slots.push(report.results.len());
+                    report.results.push(stored_result(&version));
+                    batch.push(version);
+                }
+                Err(refusal) => report.results.push(refusal),
+            }
         }
-        // Anonymous versions (anonymous shares, anonymous feedback) carry the community's
-        // signature, which names no organization.
-        if batch.iter().any(|b| b.anonymous) {
-            community_signer = Some(self.community_signer(&access.community).await?);
-        }
-        sign_all(
-            &org_signer,
-            community_signer.as_ref(),
-            &mut batch,
-            &signed_values,
-        );
         Ok(Prepared {
             report,
             batch,
-            slots: batch_index,
+            slots,
         })
+    }
+
+    /// The checks of one object (the `i`th posted) that read the store: its markings are
+    /// known, its audience names members, a RED object names its recipients, an attachment
+    /// fits. The version to store, or why it is refused.
+    async fn check_in_community(
+        &self,
+        access: &Access,
+        ctx: &mut ShareContext,
+        i: usize,
+        checked: PureChecked,
+    ) -> CoreResult<Result<NewObjectVersion, ObjectResult>> {
+        let community = &access.community;
+        let PureChecked {
+            raw,
+            meta,
+            anonymous,
+            refs,
+            index,
+            provenance,
+        } = checked;
+        let label = raw
+            .id()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("objects[{i}]"));
+        let meta = match meta {
+            Ok(meta) => meta,
+            Err(text) => {
+                return Ok(Err(refused(
+                    label,
+                    String::new(),
+                    format!(
+                        "objects[{i}] ({}) is invalid: {text}",
+                        raw.id().unwrap_or("no id")
+                    ),
+                )))
+            }
+        };
+        let version = meta
+            .version
+            .as_ref()
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
+        let id = meta.id.as_str().to_string();
+        if mk::is_builtin_marking_id(&id) {
+            return Ok(Err(ObjectResult {
+                id,
+                version,
+                outcome: ResultKind::Duplicate,
+                message: Some("built-in marking definition".into()),
+            }));
+        }
+        // Every marking used must be known: built in, posted here, or shared earlier.
+        for r in meta
+            .object_marking_refs
+            .iter()
+            .chain(meta.granular_marking_refs.iter())
+        {
+            if mk::is_builtin_marking_id(r) || ctx.posted_markings.contains(r) {
+                continue;
+            }
+            let known = match ctx.known_markings.get(r) {
+                Some(k) => *k,
+                None => {
+                    let q = ObjectQuery {
+                        ids: vec![r.clone()],
+                        versions: VersionMatch::Last,
+                        limit: 1,
+                        ..Default::default()
+                    };
+                    let k = !self
+                        .store()
+                        .objects(&access.viewer, community.id, &q)
+                        .await?
+                        .is_empty();
+                    ctx.known_markings.insert(r.clone(), k);
+                    k
+                }
+            };
+            if !known {
+                return Ok(Err(refused(id, version, format!("objects[{i}]: marking `{r}` is not defined (not a TLP or PAP marking, not posted before it, not shared in this community)"))));
+            }
+        }
+        let tlp = mk::most_restrictive(
+            meta.object_marking_refs
+                .iter()
+                .chain(meta.granular_marking_refs.iter())
+                .map(String::as_str),
+        )
+        .map(tlp_of)
+        .unwrap_or(community.default_tlp);
+        if meta.object_type == "artifact" {
+            if let Err(e) =
+                crate::documents::check_artifact(&raw.value, self.max_attachment_bytes())
+            {
+                return Ok(Err(refused(
+                    id,
+                    version,
+                    format!("objects[{i}]: {}", e.message()),
+                )));
+            }
+        }
+        let audience = match self.audience_of(&raw.value, &ctx.members).await {
+            Ok(a) => a,
+            Err(message) => {
+                return Ok(Err(refused(
+                    id,
+                    version,
+                    format!("objects[{i}]: {message}"),
+                )));
+            }
+        };
+        if tlp == TlpLevel::Red && audience.as_ref().is_none_or(|a| a.users.is_empty()) {
+            return Ok(Err(refused(
+                id,
+                version,
+                format!(
+                    "objects[{i}]: a TLP:RED object must name its recipients: add the extension {AUDIENCE_EXTENSION_DEFINITION_ID} with `users`"
+                ),
+            )));
+        }
+        Ok(Ok(NewObjectVersion {
+            object_id: id,
+            object_type: meta.object_type.clone(),
+            spec_version: meta.spec_version.clone().unwrap_or_else(|| "2.1".into()),
+            version: meta.version.as_ref().map(|v| v.as_str().to_string()),
+            version_key: meta.version.as_ref().map(version_key),
+            source_org: ctx.source_org,
+            source_user: ctx.source_user,
+            tlp,
+            revoked: meta.revoked,
+            raw: raw.raw_json().to_string(),
+            audience,
+            provenance,
+            anonymous,
+            refs,
+            index,
+        }))
     }
 
     /// Publish objects Cairn built for a user (feedback, documents) through the same checks

@@ -145,6 +145,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         batch: &[NewObjectVersion],
         audit: AuditEvent,
     ) -> StoreResult<Vec<PutOutcome>>;
+    /// Store versions arriving in chunks, in one transaction, as [`share_objects`] does with
+    /// one batch: one outcome per version, in order, and the versions themselves. An error from
+    /// the stream abandons the transaction (nothing is stored) and is returned. `audit` makes
+    /// the entry from every version received.
+    ///
+    /// [`share_objects`]: Store::share_objects
+    async fn share_stream<'a>(
+        &'a self,
+        community: Uuid,
+        chunks: futures::stream::BoxStream<'a, StoreResult<Vec<NewObjectVersion>>>,
+        audit: Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>,
+    ) -> StoreResult<(Vec<NewObjectVersion>, Vec<PutOutcome>)>;
     /// Store every version of `batch` or none (if any would not be stored, nothing is written
     /// and the outcomes say why), together with `notify` and `audit`, in one transaction.
     async fn share_all(

@@ -702,7 +702,115 @@ async fn latest_follows_versions_in_any_order_of_arrival(engine: Engine) {
     t.node.stop().await;
 }
 
+/// An envelope large enough to be checked and stored in chunks gives the outcome of each object
+/// in the order posted, as a small one does, across chunk boundaries.
+async fn large_envelopes_keep_every_outcome_in_order(engine: Engine) {
+    let t = T::start(engine).await;
+    const N: u32 = 450;
+    let v1 = "2026-01-01T00:00:00.000Z";
+    let mut objects = Vec::new();
+    // (index, what the status must say)
+    let mut expected: Vec<(String, Option<&str>)> = Vec::new();
+    for i in 0..N {
+        let mut o = indicator(i, v1, Some(TLP_GREEN));
+        let mut failure = None;
+        match i {
+            _ if i % 50 == 7 => {
+                o.as_object_mut().unwrap().remove("pattern");
+                failure = Some("pattern");
+            }
+            _ if i % 50 == 13 => {
+                o["object_marking_refs"] = json!([TLP_RED]);
+                failure = Some("must name its recipients");
+            }
+            // The same version as object 99, in a later chunk: a duplicate.
+            120 => o = indicator(99, v1, Some(TLP_GREEN)),
+            // A later version of object 10, two chunks on.
+            260 => o = indicator(10, "2026-02-01T00:00:00.000Z", Some(TLP_GREEN)),
+            // The same id and version as object 30 with other content.
+            330 => {
+                o = indicator(30, v1, Some(TLP_GREEN));
+                o["name"] = json!("changed");
+                failure = Some("different content");
+            }
+            399 => {
+                o["object_marking_refs"] =
+                    json!(["marking-definition--00000000-0000-4000-8000-000000000001"]);
+                failure = Some("is not defined");
+            }
+            _ => {}
+        }
+        expected.push((o["id"].as_str().unwrap().to_string(), failure));
+        objects.push(o);
+    }
+    let st = t.post("alpha-analyst", objects).await;
+    let failures: Vec<(&str, &str)> = st["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    let want: Vec<&(String, Option<&str>)> = expected.iter().filter(|(_, f)| f.is_some()).collect();
+    assert_eq!(failures.len(), want.len(), "{st}");
+    for ((id, message), (want_id, want_text)) in failures.iter().zip(want) {
+        assert_eq!(id, want_id, "{st}");
+        assert!(message.contains(want_text.unwrap()), "{id}: {message}");
+    }
+    let successes: Vec<&str> = st["successes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = expected
+        .iter()
+        .filter(|(_, f)| f.is_none())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(successes, want, "successes in the order posted");
+    let dup = st["successes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["id"] == expected[99].0)
+        .map(|s| s["message"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(dup, vec![Value::Null, json!("Object already added")]);
+    // Stored: every success but the duplicate, each once, and object 10 in two versions.
+    let (_, _, manifest) = t
+        .get(
+            Some("beta-analyst"),
+            &format!("{}manifest/?match[version]=all&limit=1000", t.col),
+        )
+        .await;
+    let listed = manifest["objects"].as_array().unwrap();
+    assert_eq!(listed.len(), want.len() - 1, "{}", listed.len());
+    let (_, _, latest) = t
+        .get(
+            Some("beta-analyst"),
+            &format!("{}objects/{}/", t.col, expected[10].0),
+        )
+        .await;
+    assert_eq!(latest["objects"][0]["modified"], "2026-02-01T00:00:00.000Z");
+    // Signed like any other: the source's key on a version from the last chunk.
+    let (s, sig) = cairn_testkit::call(
+        &t.node,
+        Method::GET,
+        "beta-analyst",
+        &format!(
+            "/api/v1/communities/test-isac/objects/{}/signatures",
+            expected[440].0
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{sig}");
+    assert!(sig.to_string().contains("ed25519"), "{sig}");
+    t.node.stop().await;
+}
+
 both_engines!(
+    large_envelopes_keep_every_outcome_in_order,
     latest_follows_versions_in_any_order_of_arrival,
     discovery_root_and_collection,
     round_trip_is_byte_for_byte_with_versions_and_filters,

@@ -405,7 +405,7 @@ impl SqlStore {
         at: OffsetDateTime,
         notify: &[Notification],
     ) -> R<()> {
-        let mut tx = self.pool().begin().await.map_err(m)?;
+        let mut tx = self.begin_write_plain().await?;
         for id in object_ids {
             sqlx::query("DELETE FROM marking_reviews WHERE community_id = $1 AND object_id = $2")
                 .bind(community.to_string())

@@ -65,6 +65,8 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// Write transactions (one connection on SQLite; the pool on PostgreSQL).
+    writer: AnyPool,
     engine: Engine,
     /// Held while the store is in use; the SQLite checkpointer stops when the last is dropped.
     _alive: Arc<()>,
@@ -153,22 +155,15 @@ fn prepare_sqlite_url(url: &str) -> R<String> {
     Ok(out)
 }
 
-/// Open the store named by `url` (`sqlite://…` or `postgres://…`) and apply migrations.
-pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
-    sqlx::any::install_default_drivers();
-    let engine = engine_of(url)?;
-    let url = match engine {
-        Engine::Sqlite => prepare_sqlite_url(url)?,
-        Engine::Postgres => url.to_string(),
-    };
-    let connect = AnyConnectOptions::from_str(&url)
-        .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {e}")))?
-        .disable_statement_logging();
-    let pool = AnyPoolOptions::new()
-        .max_connections(match engine {
-            Engine::Sqlite => options.max_connections.min(4),
-            Engine::Postgres => options.max_connections,
-        })
+/// A pool of connections to the store, set up for its engine.
+async fn open_pool(
+    engine: Engine,
+    connect: &AnyConnectOptions,
+    max_connections: u32,
+    options: &StoreOptions,
+) -> R<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout)
         .after_connect(move |conn, _| {
             Box::pin(async move {
@@ -195,12 +190,42 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
                 Ok(())
             })
         })
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(|e| {
             StoreError::Unavailable(format!("cannot open the {} store: {e}", engine.as_str()))
-        })?;
-    let mut conn = pool.acquire().await.map_err(unavailable)?;
+        })
+}
+
+/// Open the store named by `url` (`sqlite://…` or `postgres://…`) and apply migrations.
+pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
+    sqlx::any::install_default_drivers();
+    let engine = engine_of(url)?;
+    let url = match engine {
+        Engine::Sqlite => prepare_sqlite_url(url)?,
+        Engine::Postgres => url.to_string(),
+    };
+    let connect = AnyConnectOptions::from_str(&url)
+        .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {e}")))?
+        .disable_statement_logging();
+    let pool = open_pool(
+        engine,
+        &connect,
+        match engine {
+            Engine::Sqlite => options.max_connections.clamp(1, 4),
+            Engine::Postgres => options.max_connections,
+        },
+        &options,
+    )
+    .await?;
+    // SQLite writes one transaction at a time: they all go through one connection, whose page
+    // cache then holds what the last ones wrote (a cache is cleared when another connection
+    // writes). PostgreSQL writers share the pool.
+    let writer = match engine {
+        Engine::Sqlite => open_pool(engine, &connect, 1, &options).await?,
+        Engine::Postgres => pool.clone(),
+    };
+    let mut conn = writer.acquire().await.map_err(unavailable)?;
     crate::migrations::migrate(&mut conn, engine).await?;
     drop(conn);
     let alive = Arc::new(());
@@ -209,6 +234,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     }
     Ok(SqlStore {
         pool,
+        writer,
         engine,
         _alive: alive,
     })
@@ -264,12 +290,17 @@ impl SqlStore {
     /// Begin a write: take the audit chain's head row first, which serializes writers on both
     /// engines (on SQLite it takes the write lock before any read, so no upgrade can deadlock).
     pub(crate) async fn begin_write(&self) -> R<Tx> {
-        let mut tx = self.pool.begin().await.map_err(m)?;
+        let mut tx = self.writer.begin().await.map_err(m)?;
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
             .execute(&mut *tx)
             .await
             .map_err(m)?;
         Ok(tx)
+    }
+
+    /// A write transaction that keeps no audit entry (housekeeping).
+    pub(crate) async fn begin_write_plain(&self) -> R<Tx> {
+        self.writer.begin().await.map_err(m)
     }
 
     /// Append an audit entry inside a write transaction begun with [`Self::begin_write`].
@@ -1332,6 +1363,44 @@ impl Store for SqlStore {
         Ok(outcomes)
     }
 
+    async fn share_stream<'a>(
+        &'a self,
+        community: Uuid,
+        mut chunks: futures::stream::BoxStream<'a, R<Vec<NewObjectVersion>>>,
+        audit: Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>,
+    ) -> R<(Vec<NewObjectVersion>, Vec<PutOutcome>)> {
+        use futures::StreamExt as _;
+        // The transaction (on SQLite, the write lock) starts with the first chunk.
+        let mut tx = None;
+        let mut batch = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut stored = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if chunk.is_empty() {
+                continue;
+            }
+            let t = match &mut tx {
+                Some(t) => t,
+                None => tx.insert(self.begin_write().await?),
+            };
+            let (o, n) = Self::put_versions(t, self.engine, community, &chunk).await?;
+            outcomes.extend(o);
+            stored += n;
+            batch.extend(chunk);
+        }
+        match tx {
+            // Nothing changed: no audit entry for a no-op.
+            Some(tx) if stored > 0 => {
+                let mut audit = audit(&batch);
+                audit.details["stored"] = serde_json::json!(stored);
+                Self::commit(tx, audit).await?;
+            }
+            _ => {}
+        }
+        Ok((batch, outcomes))
+    }
+
     async fn share_all(
         &self,
         community: Uuid,
@@ -1547,5 +1616,6 @@ impl SqlStore {
     /// Close every connection (on SQLite this also checkpoints the write-ahead log).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
