@@ -185,7 +185,7 @@ fn check_all(
 }
 
 /// Objects per chunk of a pipelined publish, and the smallest envelope that is pipelined.
-const PIPELINE_CHUNK: usize = 100;
+const PIPELINE_CHUNK: usize = 125;
 const PIPELINE_MIN: usize = 200;
 
 /// What the store-dependent checks need, for one share.

@@ -31,8 +31,8 @@ pub(crate) type Tx = Transaction<'static, Any>;
 
 /// A version already stored (or stored earlier in the same batch).
 /// Ids per `IN (…)` lookup, and rows of 16 values per multi-row `INSERT`, when storing objects.
-const SQL_BATCH_IDS: usize = 64;
-const SQL_BATCH_ROWS: usize = 8;
+const SQL_BATCH_IDS: usize = 128;
+const SQL_BATCH_ROWS: usize = 16;
 
 struct Known {
     version: String,
