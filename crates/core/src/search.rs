@@ -141,6 +141,21 @@ pub fn index_object(object: &Value) -> VersionIndex {
     }
 }
 
+/// The key of a value in the store's value index: the first 8 bytes of SHA-256 over the kind,
+/// a NUL and the value, as a signed big-endian integer. Stable across versions and machines
+/// (stored hashes are never recomputed); reads compare kind and value as well.
+pub fn value_hash(kind: &str, value: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update([0u8]);
+    h.update(value.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
 /// The observable values of an object as they are indexed (normalized, at most
 /// `MAX_VALUE_BYTES` each).
 pub fn index_values(object: &Value) -> Vec<(ValueKind, String)> {

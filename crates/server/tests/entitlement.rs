@@ -701,6 +701,19 @@ impl Item {
         })
     }
 
+    /// Whether `viewer` may see a version of this item at level `tlp` (with its audience).
+    fn seen_at(&self, viewer: &Viewer, tlp: TlpLevel) -> bool {
+        entitled(
+            viewer,
+            &VersionFacts {
+                source_org: self.source_org,
+                tlp,
+                audience_orgs: &self.orgs,
+                audience_users: &self.users,
+            },
+        )
+    }
+
     fn seen_by(&self, viewer: &Viewer) -> bool {
         self.tlps.iter().any(|tlp| {
             entitled(
@@ -857,12 +870,12 @@ async fn feedback_paths(
                     member: true,
                     public_feed,
                 };
-                named_ok = floor.seen_by(&probe);
+                named_ok = floor.seen_at(&probe, floor_tlp);
             }
             (Some(TlpLevel::Red), Some(n)) => {
                 let u = NARROW_USERS[n];
                 body["users"] = json!([u]);
-                named_ok = floor.seen_by(&viewer_of(u));
+                named_ok = floor.seen_at(&viewer_of(u), floor_tlp);
             }
             _ => {}
         }
@@ -875,7 +888,8 @@ async fn feedback_paths(
         let status = r.status();
         let v: Value = r.json().await.unwrap();
         // Refused: an answer to a comment the writer cannot see, a less strict level, an opinion
-        // of the source's own object, recipients who may not see what it answers.
+        // of the source's own object, recipients who may not see the version it answers (the
+        // latest the writer may see).
         let refused = parent.as_ref().is_some_and(|(p, _)| !items[p].seen_by(&wv))
             || f.tlp.is_some_and(|l| LEVELS[l] < floor_tlp)
             || (kind == "opinion" && t.source_org == users[writer].org_id)

@@ -62,6 +62,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_search.sql"),
         postgres: include_str!("../migrations/postgres/0008_search.sql"),
     },
+    Migration {
+        version: 9,
+        name: "value_hash",
+        sqlite: include_str!("../migrations/sqlite/0009_value_hash.sql"),
+        postgres: include_str!("../migrations/postgres/0009_value_hash.sql"),
+    },
 ];
 
 fn internal(e: sqlx::Error) -> StoreError {
@@ -85,12 +91,22 @@ fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
 /// Apply every step not applied yet, each in its own transaction. On PostgreSQL an advisory
 /// lock keeps two starting nodes from migrating at once.
 pub async fn migrate(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError> {
+    migrate_up_to(conn, engine, i64::MAX).await
+}
+
+/// Apply the steps up to `version` only: how the upgrade tests build a database as an older
+/// release left it.
+pub async fn migrate_up_to(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+) -> Result<(), StoreError> {
     if engine == Engine::Postgres {
         conn.execute("SELECT pg_advisory_lock(7305514)")
             .await
             .map_err(internal)?;
     }
-    let result = run(conn, engine).await;
+    let result = run(conn, engine, version).await;
     if engine == Engine::Postgres {
         conn.execute("SELECT pg_advisory_unlock(7305514)")
             .await
@@ -99,7 +115,7 @@ pub async fn migrate(conn: &mut AnyConnection, engine: Engine) -> Result<(), Sto
     result
 }
 
-async fn run(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError> {
+async fn run(conn: &mut AnyConnection, engine: Engine, upto: i64) -> Result<(), StoreError> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS cairn_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )
@@ -120,7 +136,10 @@ async fn run(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError>
             "the database has migration {newer}, newer than this binary knows ({known}); upgrade Cairn"
         )));
     }
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version <= upto && !applied.contains(&m.version))
+    {
         let script = match engine {
             Engine::Sqlite => m.sqlite,
             Engine::Postgres => m.postgres,
@@ -130,6 +149,9 @@ async fn run(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError>
             tx.execute(stmt.as_str()).await.map_err(|e| {
                 StoreError::Internal(format!("migration {} ({}): {e}", m.version, m.name))
             })?;
+        }
+        if m.version == 9 {
+            rekey_values(&mut tx).await?;
         }
         sqlx::query("INSERT INTO cairn_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(m.version)
@@ -141,6 +163,59 @@ async fn run(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError>
         tx.commit().await.map_err(internal)?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
+    Ok(())
+}
+
+/// Step 9: move the rows of the previous value index into the new one, with their hashes, a
+/// range of versions at a time, then drop the previous table.
+async fn rekey_values(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+    const SEQS: i64 = 20_000;
+    let max: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS m FROM object_values_0008")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(internal)?
+        .try_get("m")
+        .map_err(internal)?;
+    let mut from = 0i64;
+    while from < max {
+        let rows = sqlx::query(
+            "SELECT seq, kind, value FROM object_values_0008 WHERE seq > $1 AND seq <= $2",
+        )
+        .bind(from)
+        .bind(from + SEQS)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(internal)?;
+        let mut rows: Vec<(i64, String, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(internal)?;
+        rows.sort();
+        for chunk in rows.chunks(50) {
+            let mut sql = String::from("INSERT INTO object_values (seq, h, kind, value) VALUES ");
+            for (i, _) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let p = i * 4;
+                sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+            }
+            let mut q = sqlx::query(&sql);
+            for (seq, kind, value) in chunk {
+                q = q
+                    .bind(*seq)
+                    .bind(cairn_core::search::value_hash(kind, value))
+                    .bind(kind.clone())
+                    .bind(value.clone());
+            }
+            q.execute(&mut **tx).await.map_err(internal)?;
+        }
+        from += SEQS;
+    }
+    tx.execute("DROP TABLE object_values_0008")
+        .await
+        .map_err(internal)?;
     Ok(())
 }
 

@@ -25,11 +25,12 @@ use crate::sql::{m, SqlStore, Tx};
 
 type R<T> = Result<T, StoreError>;
 
-/// Rows per multi-row `INSERT` of values and of text (3 parameters each), and values per
-/// `IN (…)`: statements stay under ~200 parameters (see `put_versions`).
-const VALUE_ROWS: usize = 64;
+/// Rows per multi-row `INSERT` of values (4 parameters each) and of text (3), and values per
+/// lookup (a hash and the value each): statements stay under ~200 parameters (see
+/// `put_versions`).
+const VALUE_ROWS: usize = 48;
 const TEXT_ROWS: usize = 64;
-const VALUES_PER_LOOKUP: usize = 100;
+const VALUES_PER_LOOKUP: usize = 64;
 /// Notifications per multi-row `INSERT` (7 parameters each).
 const NOTICE_ROWS: usize = 25;
 
@@ -58,14 +59,15 @@ pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexR
         let mut rows = Vec::with_capacity(chunk.len());
         for (v, (kind, value)) in chunk {
             let cols = [
+                sql.int(v.seq),
+                sql.int(value_hash(kind.as_str(), value)),
                 sql.text(kind.as_str()),
                 sql.text(value.clone()),
-                sql.int(v.seq),
             ];
             rows.push(format!("({})", cols.join(", ")));
         }
         sql.push(&format!(
-            "INSERT INTO object_values (kind, value, seq) VALUES {}",
+            "INSERT INTO object_values (seq, h, kind, value) VALUES {}",
             rows.join(", ")
         ));
         sql.query().execute(&mut **tx).await.map_err(m)?;
@@ -172,6 +174,7 @@ impl SqlStore {
         q: &ValueQuery,
     ) -> R<Vec<FoundVersion>> {
         let mut sql = Sql::default();
+        let h = sql.int(value_hash(q.kind.as_str(), &q.value));
         let k = sql.text(q.kind.as_str());
         let v = sql.text(q.value.clone());
         let vis = visible_in(&mut sql, viewers, "o");
@@ -180,7 +183,7 @@ impl SqlStore {
         let off = sql.int(q.offset);
         sql.push(&format!(
             "SELECT {FOUND_COLS}, o.raw FROM object_values ov CROSS JOIN stix_objects o CROSS JOIN communities c \
-             WHERE ov.kind = {k} AND ov.value = {v} AND o.seq = ov.seq AND c.id = o.community_id AND {vis} AND {latest} \
+             WHERE ov.h = {h} AND ov.kind = {k} AND ov.value = {v} AND o.seq = ov.seq AND c.id = o.community_id AND {vis} AND {latest} \
              ORDER BY o.date_added DESC, o.seq DESC LIMIT {l} OFFSET {off}"
         ));
         sql.query()
@@ -274,7 +277,7 @@ impl SqlStore {
         sql.push(&format!(
             "SELECT ov.kind, ov.value, {FOUND_COLS} FROM object_values src \
              CROSS JOIN object_values ov CROSS JOIN stix_objects o CROSS JOIN communities c \
-             WHERE src.seq = {s} AND ov.kind = src.kind AND ov.value = src.value AND o.seq = ov.seq AND c.id = o.community_id AND NOT (o.community_id = {c} AND o.object_id = {id}) AND {vis} AND {latest} \
+             WHERE src.seq = {s} AND ov.h = src.h AND ov.kind = src.kind AND ov.value = src.value AND o.seq = ov.seq AND c.id = o.community_id AND NOT (o.community_id = {c} AND o.object_id = {id}) AND {vis} AND {latest} \
              ORDER BY ov.kind, ov.value, c.slug, o.object_id LIMIT {l}"
         ));
         sql.query()
@@ -311,6 +314,10 @@ impl SqlStore {
                     return Ok(out);
                 }
                 let mut sql = Sql::default();
+                let hashes: Vec<String> = chunk
+                    .iter()
+                    .map(|v| sql.int(value_hash(kind.as_str(), v)))
+                    .collect();
                 let k = sql.text(kind.as_str());
                 let in_list: Vec<String> = chunk.iter().map(|v| sql.text(*v)).collect();
                 let p = sql.text(poster_org.to_string());
@@ -319,9 +326,10 @@ impl SqlStore {
                 let l = sql.int(limit - out.len() as i64);
                 sql.push(&format!(
                     "SELECT o.community_id, o.object_id, o.source_org, ov.kind, ov.value FROM object_values ov CROSS JOIN stix_objects o \
-                     WHERE ov.kind = {k} AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
-                     AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE hv.community_id = o.community_id AND hv.object_id = o.object_id AND hw.seq = hv.seq AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
+                     WHERE ov.h IN ({}) AND ov.kind = {k} AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
+                     AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE hv.community_id = o.community_id AND hv.object_id = o.object_id AND hw.seq = hv.seq AND hw.h = ov.h AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
                      LIMIT {l}",
+                    hashes.join(", "),
                     in_list.join(", ")
                 ));
                 for r in sql.query().fetch_all(self.pool()).await.map_err(m)? {

@@ -514,7 +514,73 @@ async fn feedback_references_are_indexed_and_backfilled(engine: Engine) {
     assert_eq!(rows(store.clone()).await.len(), 2);
 }
 
+/// Step 9 moves the value index of an older database into the hashed one, every row, with
+/// the hash the server computes, and drops the old table.
+async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let db = TestDb::new(engine).await;
+    let url = match engine {
+        Engine::Sqlite => format!("{}?mode=rwc", db.url),
+        Engine::Postgres => db.url.clone(),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    cairn_store::migrations::migrate_up_to(&mut conn, engine, 8)
+        .await
+        .unwrap();
+    // More versions than one range of the step (20,000), two values for some.
+    let mut rows = Vec::new();
+    for seq in (1..=45_000i64).step_by(7) {
+        rows.push((
+            seq,
+            "ipv4",
+            format!("198.51.{}.{}", seq / 256 % 256, seq % 256),
+        ));
+        if seq % 3 == 0 {
+            rows.push((seq, "domain", format!("host{seq}.example.net")));
+        }
+    }
+    for chunk in rows.chunks(60) {
+        let mut sql = String::from("INSERT INTO object_values (kind, value, seq) VALUES ");
+        let list: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        sql.push_str(&list.join(", "));
+        let mut q = sqlx::query(&sql);
+        for (seq, kind, value) in chunk {
+            q = q.bind(kind.to_string()).bind(value.clone()).bind(*seq);
+        }
+        q.execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let store = db.store().await;
+    let moved: Vec<(i64, i64, String, String)> =
+        sqlx::query_as("SELECT seq, h, kind, value FROM object_values ORDER BY seq, kind")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let mut want: Vec<(i64, i64, String, String)> = rows
+        .iter()
+        .map(|(seq, kind, value)| {
+            (
+                *seq,
+                cairn_core::search::value_hash(kind, value),
+                kind.to_string(),
+                value.clone(),
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| (a.0, &a.2).cmp(&(b.0, &b.2)));
+    assert_eq!(moved.len(), want.len());
+    assert_eq!(moved, want);
+    let old = sqlx::query("SELECT 1 FROM object_values_0008")
+        .fetch_optional(store.pool())
+        .await;
+    assert!(old.is_err(), "the old table is dropped");
+}
+
 both_engines!(
+    the_value_index_is_rekeyed_on_upgrade,
     migrations_are_idempotent,
     organizations_round_trip_with_keys,
     duplicates_name_the_field_and_write_nothing,
