@@ -387,8 +387,7 @@ impl Cairn {
             .store()
             .share_objects(access.community.id, &batch, audit)
             .await?;
-        self.after_share(actor, access, &batch, &outcomes, None)
-            .await;
+        self.after_share(actor, access, &batch, &outcomes).await;
         record_outcomes(&mut report, &slots, outcomes);
         Ok(report)
     }
@@ -407,13 +406,6 @@ impl Cairn {
         let (ctx, objects, refusals, signers) =
             self.share_start(actor, access, objects, options).await?;
         let total = objects.len();
-        // The values published, for the hidden-match lookup that runs while the store writes.
-        let values: Vec<(crate::search::ValueKind, String)> = objects
-            .iter()
-            .flat_map(|o| crate::search::index_values(&o.value))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
         let (sender, receiver) = futures::channel::mpsc::unbounded::<Vec<PureChecked>>();
         let anonymous_share = options.anonymous;
         let checker = std::thread::Builder::new()
@@ -476,27 +468,19 @@ impl Cairn {
                 Some((Ok(out), (receiver, ctx, i)))
             },
         );
-        let write = self.store().share_stream(
-            access.community.id,
-            Box::pin(chunks),
-            Box::new(|batch: &[NewObjectVersion]| share_audit(actor, access, options, batch)),
-        );
-        // Read on another connection while the writer works; the poster's own versions are
-        // never matches, so their not being committed yet changes nothing.
-        let (written, found) = futures::join!(write, self.find_hidden_matches(actor, &values));
-        let found = match found {
-            Ok(found) => Some(found),
-            Err(e) => {
-                tracing::error!(error = %e, community = %access.community.slug, "hidden-match lookup failed");
-                Some(Vec::new())
-            }
-        };
+        let written = self
+            .store()
+            .share_stream(
+                access.community.id,
+                Box::pin(chunks),
+                Box::new(|batch: &[NewObjectVersion]| share_audit(actor, access, options, batch)),
+            )
+            .await;
         // The thread has ended or ends now: its receiver is gone.
         let _ = checker.join();
         let (batch, outcomes) = written?;
         let (mut report, slots) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.after_share(actor, access, &batch, &outcomes, found)
-            .await;
+        self.after_share(actor, access, &batch, &outcomes).await;
         record_outcomes(&mut report, &slots, outcomes);
         Ok(report)
     }
@@ -508,7 +492,6 @@ impl Cairn {
         access: &Access,
         batch: &[NewObjectVersion],
         outcomes: &[PutOutcome],
-        found: Option<Vec<crate::search::HiddenMatch>>,
     ) {
         let stored: Vec<&NewObjectVersion> = batch
             .iter()
@@ -517,8 +500,7 @@ impl Cairn {
             .map(|(b, _)| b)
             .collect();
         if !stored.is_empty() {
-            self.notify_hidden_matches(actor, access, &stored, found)
-                .await;
+            self.notify_hidden_matches(actor, access, &stored).await;
         }
     }
 
@@ -784,8 +766,7 @@ impl Cairn {
             .map(|(b, _)| b)
             .collect();
         if !stored.is_empty() {
-            self.notify_hidden_matches(actor, access, &stored, None)
-                .await;
+            self.notify_hidden_matches(actor, access, &stored).await;
         }
         if let Some(o) = outcomes
             .iter()

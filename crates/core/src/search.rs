@@ -134,8 +134,10 @@ pub fn object_texts(object: &Value) -> Vec<&str> {
 
 /// The index of an object as posted.
 pub fn index_object(object: &Value) -> VersionIndex {
+    let mut values = values::extract_observable_values(object);
+    values.retain(|(_, v)| v.len() <= MAX_VALUE_BYTES);
     VersionIndex {
-        values: index_values(object),
+        values,
         name_terms: join_terms(object_name(object).into_iter(), MAX_NAME_TERM_BYTES),
         body_terms: join_terms(object_texts(object).into_iter(), MAX_BODY_TERM_BYTES),
     }
@@ -154,14 +156,6 @@ pub fn value_hash(kind: &str, value: &str) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
     i64::from_be_bytes(b)
-}
-
-/// The observable values of an object as they are indexed (normalized, at most
-/// `MAX_VALUE_BYTES` each).
-pub fn index_values(object: &Value) -> Vec<(ValueKind, String)> {
-    let mut values = values::extract_observable_values(object);
-    values.retain(|(_, v)| v.len() <= MAX_VALUE_BYTES);
-    values
 }
 
 /// The index of an object given as JSON text (nothing if it is not JSON).
@@ -678,46 +672,15 @@ impl Cairn {
     /// just published, that the value now also appears at this TLP level in this community.
     /// The poster learns nothing of it; the notice names neither the poster nor the new object.
     /// Failures are logged: the publish itself has succeeded.
-    /// `found`: the hidden matches of the published values, when they were looked up while the
-    /// versions were written (see `exchange`); else they are looked up here.
     pub(crate) async fn notify_hidden_matches(
         &self,
         actor: &Actor,
         access: &Access,
         stored: &[&NewObjectVersion],
-        found: Option<Vec<HiddenMatch>>,
     ) {
-        if let Err(e) = self
-            .try_notify_hidden_matches(actor, access, stored, found)
-            .await
-        {
+        if let Err(e) = self.try_notify_hidden_matches(actor, access, stored).await {
             tracing::error!(error = %e, community = %access.community.slug, "correlation notices failed");
         }
-    }
-
-    /// The objects the actor may not see, of other sources, that hold one of `values`. The
-    /// actor's own versions are never among them, so this may run before they are committed.
-    pub(crate) async fn find_hidden_matches(
-        &self,
-        actor: &Actor,
-        values: &[(ValueKind, String)],
-    ) -> CoreResult<Vec<HiddenMatch>> {
-        let Some(poster_org) = actor.org_id else {
-            return Ok(Vec::new());
-        };
-        if values.is_empty() {
-            return Ok(Vec::new());
-        }
-        let viewers: Vec<(Uuid, Viewer)> = self
-            .viewers(actor)
-            .await?
-            .into_iter()
-            .map(|(c, v)| (c.id, v))
-            .collect();
-        Ok(self
-            .store()
-            .hidden_matches(poster_org, &viewers, values, HIDDEN_MATCH_LIMIT)
-            .await?)
     }
 
     async fn try_notify_hidden_matches(
@@ -725,7 +688,6 @@ impl Cairn {
         actor: &Actor,
         access: &Access,
         stored: &[&NewObjectVersion],
-        found: Option<Vec<HiddenMatch>>,
     ) -> CoreResult<()> {
         let Some(poster_org) = actor.org_id else {
             return Ok(());
@@ -743,14 +705,17 @@ impl Cairn {
         if levels.is_empty() {
             return Ok(());
         }
-        // Matches of values of versions that were not stored are left out below.
-        let hidden = match found {
-            Some(found) => found,
-            None => {
-                let values: Vec<(ValueKind, String)> = levels.keys().cloned().collect();
-                self.find_hidden_matches(actor, &values).await?
-            }
-        };
+        let viewers: Vec<(Uuid, Viewer)> = self
+            .viewers(actor)
+            .await?
+            .into_iter()
+            .map(|(c, v)| (c.id, v))
+            .collect();
+        let values: Vec<(ValueKind, String)> = levels.keys().cloned().collect();
+        let hidden = self
+            .store()
+            .hidden_matches(poster_org, &viewers, &values, HIDDEN_MATCH_LIMIT)
+            .await?;
         if hidden.is_empty() {
             return Ok(());
         }
