@@ -208,13 +208,28 @@ fn tlp_of(t: mk::Tlp) -> TlpLevel {
     }
 }
 
-/// The report entry of a version about to be stored (the store's outcome may change it).
-fn stored_result(version: &NewObjectVersion) -> ObjectResult {
-    ObjectResult {
-        id: version.object_id.clone(),
-        version: version.version.clone().unwrap_or_default(),
-        outcome: ResultKind::Stored,
-        message: None,
+/// Enter the outcome of an object's checks in the report: a refusal as it is, a version to
+/// store as `stored` (the store's outcome may change it) with its slot. Returns the version.
+fn report_checked(
+    report: &mut ShareReport,
+    slots: &mut Vec<usize>,
+    outcome: Result<NewObjectVersion, ObjectResult>,
+) -> Option<NewObjectVersion> {
+    match outcome {
+        Ok(version) => {
+            slots.push(report.results.len());
+            report.results.push(ObjectResult {
+                id: version.object_id.clone(),
+                version: version.version.clone().unwrap_or_default(),
+                outcome: ResultKind::Stored,
+                message: None,
+            });
+            Some(version)
+        }
+        Err(refusal) => {
+            report.results.push(refusal);
+            None
+        }
     }
 }
 
@@ -456,14 +471,7 @@ impl Cairn {
                     i += 1;
                     let mut guard = progress_ref.lock().unwrap_or_else(|e| e.into_inner());
                     let (report, slots) = &mut *guard;
-                    match outcome {
-                        Ok(version) => {
-                            slots.push(report.results.len());
-                            report.results.push(stored_result(&version));
-                            out.push(version);
-                        }
-                        Err(refusal) => report.results.push(refusal),
-                    }
+                    out.extend(report_checked(report, slots, outcome));
                 }
                 Some((Ok(out), (receiver, ctx, i)))
             },
@@ -570,17 +578,10 @@ impl Cairn {
             .into_iter()
             .enumerate()
         {
-            match self
+            let outcome = self
                 .check_in_community(access, &mut ctx, i, checked)
-                .await?
-            {
-                Ok(version) => {
-                    slots.push(report.results.len());
-                    report.results.push(stored_result(&version));
-                    batch.push(version);
-                }
-                Err(refusal) => report.results.push(refusal),
-            }
+                .await?;
+            batch.extend(report_checked(&mut report, &mut slots, outcome));
         }
         Ok(Prepared {
             report,
