@@ -138,6 +138,7 @@ pub async fn serve_with(
             tracing::info!(versions = total, "indexed stored versions for search");
         }
     });
+    let correlation = cairn.clone();
     let app = cairn_server::app(AppState::new(cairn, settings));
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -161,6 +162,8 @@ pub async fn serve_with(
     .await?;
     reminders.abort();
     backlog.abort();
+    // Correlation notices of publishes that have answered are written before the store closes.
+    correlation.settle_correlation().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

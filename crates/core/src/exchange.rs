@@ -196,6 +196,25 @@ pub(crate) struct ShareContext {
     /// Marking definitions posted in this envelope may be used by the objects after them.
     posted_markings: HashSet<String>,
     known_markings: HashMap<String, bool>,
+    /// Audience names already resolved in this share: organizations (name -> id) and users
+    /// (name or id -> (id, organization)); a bulk share names the same few again and again.
+    audience_orgs: HashMap<String, Uuid>,
+    audience_users: HashMap<String, (Uuid, Uuid)>,
+}
+
+/// The versions of a batch that were stored, with their store rows.
+fn stored_with_seq<'a>(
+    batch: &'a [NewObjectVersion],
+    outcomes: &[PutOutcome],
+) -> Vec<(&'a NewObjectVersion, i64)> {
+    batch
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(b, o)| match o {
+            PutOutcome::Stored { seq, .. } => Some((b, *seq)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn tlp_of(t: mk::Tlp) -> TlpLevel {
@@ -501,12 +520,7 @@ impl Cairn {
         batch: &[NewObjectVersion],
         outcomes: &[PutOutcome],
     ) {
-        let stored: Vec<&NewObjectVersion> = batch
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, o)| matches!(o, PutOutcome::Stored { .. }))
-            .map(|(b, _)| b)
-            .collect();
+        let stored = stored_with_seq(batch, outcomes);
         if !stored.is_empty() {
             self.notify_hidden_matches(actor, access, &stored).await;
         }
@@ -554,6 +568,8 @@ impl Cairn {
             members: access.memberships.iter().map(|m| m.org_id).collect(),
             posted_markings,
             known_markings: HashMap::new(),
+            audience_orgs: HashMap::new(),
+            audience_users: HashMap::new(),
         };
         Ok((ctx, objects, refusals, signers))
     }
@@ -690,7 +706,7 @@ impl Cairn {
                 )));
             }
         }
-        let audience = match self.audience_of(&raw.value, &ctx.members).await {
+        let audience = match self.audience_of(&raw.value, ctx).await {
             Ok(a) => a,
             Err(message) => {
                 return Ok(Err(refused(
@@ -760,12 +776,7 @@ impl Cairn {
             .store()
             .share_all(access.community.id, &batch, notify, audit)
             .await?;
-        let stored: Vec<&NewObjectVersion> = batch
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| matches!(o, PutOutcome::Stored { .. }))
-            .map(|(b, _)| b)
-            .collect();
+        let stored = stored_with_seq(&batch, &outcomes);
         if !stored.is_empty() {
             self.notify_hidden_matches(actor, access, &stored).await;
         }
@@ -790,8 +801,9 @@ impl Cairn {
     async fn audience_of(
         &self,
         object: &serde_json::Value,
-        members: &HashSet<Uuid>,
+        ctx: &mut ShareContext,
     ) -> Result<Option<Audience>, String> {
+        let members = &ctx.members;
         let Some(ext) = object
             .get("extensions")
             .and_then(|e| e.get(AUDIENCE_EXTENSION_DEFINITION_ID))
@@ -816,30 +828,45 @@ impl Cairn {
         };
         let mut audience = Audience::default();
         for (i, name) in list("organizations")?.iter().enumerate() {
-            let org = self
-                .find_organization(name)
-                .await
-                .map_err(|_| format!("{path}.organizations[{i}]: no organization `{name}`"))?;
-            if !members.contains(&org.id) {
+            let org = match ctx.audience_orgs.get(name) {
+                Some(id) => *id,
+                None => {
+                    let org = self.find_organization(name).await.map_err(|_| {
+                        format!("{path}.organizations[{i}]: no organization `{name}`")
+                    })?;
+                    ctx.audience_orgs.insert(name.clone(), org.id);
+                    org.id
+                }
+            };
+            if !members.contains(&org) {
                 return Err(format!(
                     "{path}.organizations[{i}]: `{name}` is not a member of this community"
                 ));
             }
-            audience.organizations.push(org.id);
+            audience.organizations.push(org);
         }
         for (i, name) in list("users")?.iter().enumerate() {
-            let found = match Uuid::parse_str(name) {
-                Ok(id) => self.store().user(id).await,
-                Err(_) => self.store().user_by_name(name).await,
-            }
-            .map_err(|e| e.to_string())?;
-            let user = found.ok_or_else(|| format!("{path}.users[{i}]: no user `{name}`"))?;
-            if !members.contains(&user.org_id) {
+            let (user, org) = match ctx.audience_users.get(name) {
+                Some(found) => *found,
+                None => {
+                    let found = match Uuid::parse_str(name) {
+                        Ok(id) => self.store().user(id).await,
+                        Err(_) => self.store().user_by_name(name).await,
+                    }
+                    .map_err(|e| e.to_string())?;
+                    let user =
+                        found.ok_or_else(|| format!("{path}.users[{i}]: no user `{name}`"))?;
+                    ctx.audience_users
+                        .insert(name.clone(), (user.id, user.org_id));
+                    (user.id, user.org_id)
+                }
+            };
+            if !members.contains(&org) {
                 return Err(format!(
                     "{path}.users[{i}]: `{name}` is not a user of a member organization"
                 ));
             }
-            audience.users.push(user.id);
+            audience.users.push(user);
         }
         Ok(Some(audience))
     }

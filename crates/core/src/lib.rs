@@ -13,6 +13,7 @@
 pub mod anonymity;
 pub mod audit;
 pub mod auth;
+pub mod correlator;
 pub mod documents;
 pub mod error;
 pub mod exchange;

@@ -36,6 +36,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::correlator::HiddenMatchJob;
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::Access;
 use crate::model::*;
@@ -283,6 +284,15 @@ pub struct CorrelationRow {
     pub kind: ValueKind,
     pub value: String,
     pub found: FoundVersion,
+}
+
+/// A value a publish has just stored, with the store rows (`seq`) of the versions of that
+/// publish that hold it: the hidden-match lookup skips them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedValue {
+    pub kind: ValueKind,
+    pub value: String,
+    pub own_seqs: Vec<i64>,
 }
 
 /// An object holding a just published value that the poster may not see.
@@ -671,47 +681,76 @@ impl Cairn {
     /// After a publish: tell the sources of objects the poster may not see, that hold a value
     /// just published, that the value now also appears at this TLP level in this community.
     /// The poster learns nothing of it; the notice names neither the poster nor the new object.
-    /// Failures are logged: the publish itself has succeeded.
+    ///
+    /// The lookup and the notices run after the publish has answered, on the correlation
+    /// worker (see [`crate::correlator`]); a publish waits only when the worker is more than a
+    /// few publishes behind. Failures are logged: the publish itself has succeeded.
     pub(crate) async fn notify_hidden_matches(
         &self,
         actor: &Actor,
         access: &Access,
-        stored: &[&NewObjectVersion],
+        stored: &[(&NewObjectVersion, i64)],
     ) {
-        if let Err(e) = self.try_notify_hidden_matches(actor, access, stored).await {
-            tracing::error!(error = %e, community = %access.community.slug, "correlation notices failed");
+        if actor.org_id.is_none() {
+            return;
         }
-    }
-
-    async fn try_notify_hidden_matches(
-        &self,
-        actor: &Actor,
-        access: &Access,
-        stored: &[&NewObjectVersion],
-    ) -> CoreResult<()> {
-        let Some(poster_org) = actor.org_id else {
-            return Ok(());
-        };
-        // Each published value with the levels it was published at.
+        // Each published value with the levels it was published at, and the rows holding it.
         let mut levels: BTreeMap<(ValueKind, String), BTreeSet<TlpLevel>> = BTreeMap::new();
-        for v in stored {
+        let mut own: BTreeMap<(ValueKind, String), Vec<i64>> = BTreeMap::new();
+        for (v, seq) in stored {
             for (kind, value) in &v.index.values {
                 levels
                     .entry((*kind, value.clone()))
                     .or_default()
                     .insert(v.tlp);
+                own.entry((*kind, value.clone())).or_default().push(*seq);
             }
         }
         if levels.is_empty() {
-            return Ok(());
+            return;
         }
+        let job = HiddenMatchJob {
+            actor: actor.clone(),
+            community: access.community.clone(),
+            members: access.memberships.iter().map(|m| m.org_id).collect(),
+            levels,
+            own,
+        };
+        self.correlator().submit(self, job).await;
+    }
+
+    /// Run one job of the correlation worker (or, when there is no worker, of the publish).
+    pub(crate) async fn run_hidden_match_job(&self, job: HiddenMatchJob) {
+        if let Err(e) = self.try_notify_hidden_matches(&job).await {
+            tracing::error!(error = %e, community = %job.community.slug, "correlation notices failed");
+        }
+    }
+
+    async fn try_notify_hidden_matches(&self, job: &HiddenMatchJob) -> CoreResult<()> {
+        let HiddenMatchJob {
+            actor,
+            community,
+            members,
+            levels,
+            own,
+        } = job;
+        let Some(poster_org) = actor.org_id else {
+            return Ok(());
+        };
         let viewers: Vec<(Uuid, Viewer)> = self
             .viewers(actor)
             .await?
             .into_iter()
             .map(|(c, v)| (c.id, v))
             .collect();
-        let values: Vec<(ValueKind, String)> = levels.keys().cloned().collect();
+        let values: Vec<PublishedValue> = own
+            .iter()
+            .map(|((kind, value), seqs)| PublishedValue {
+                kind: *kind,
+                value: value.clone(),
+                own_seqs: seqs.clone(),
+            })
+            .collect();
         let hidden = self
             .store()
             .hidden_matches(poster_org, &viewers, &values, HIDDEN_MATCH_LIMIT)
@@ -721,7 +760,6 @@ impl Cairn {
         }
         // The new object's community is named to owners that are members of it; to others it
         // is left out, as a community one is not a member of does not exist for them.
-        let members: BTreeSet<Uuid> = access.memberships.iter().map(|m| m.org_id).collect();
         let mut desks: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut notify = Vec::new();
         let mut orgs = BTreeSet::new();
@@ -741,9 +779,9 @@ impl Cairn {
                 continue;
             };
             orgs.insert(m.source_org);
-            let community = members
+            let named = members
                 .contains(&m.source_org)
-                .then(|| access.community.slug.clone());
+                .then(|| community.slug.clone());
             for tlp in tlps {
                 for user in desk {
                     notify.push(Notification {
@@ -756,7 +794,7 @@ impl Cairn {
                             "kind": m.kind.as_str(),
                             "value": m.value,
                             "marking": tlp.as_str(),
-                            "community": community,
+                            "community": named,
                         }),
                         created_at: now,
                         read_at: None,
@@ -773,11 +811,11 @@ impl Cairn {
             &Actor::system("correlation"),
             "correlation.notify",
             "community",
-            access.community.id,
+            community.id,
         )
         .outcome(Outcome::Granted)
         .details(serde_json::json!({
-            "community": access.community.slug,
+            "community": community.slug,
             "notices": notify.len(),
             "objects": hidden.len(),
             "organizations": orgs,

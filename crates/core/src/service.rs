@@ -29,6 +29,8 @@ pub struct Cairn {
     master: MasterKey,
     /// Largest attachment (decoded `payload_bin` of an artifact) accepted on any way in.
     max_attachment_bytes: usize,
+    /// The queue of the correlation worker, shared by every clone.
+    correlator: Arc<crate::correlator::Correlator>,
 }
 
 // ---------- inputs ----------
@@ -244,6 +246,15 @@ impl Cairn {
             store,
             master,
             max_attachment_bytes: crate::documents::DEFAULT_MAX_ATTACHMENT_BYTES,
+            correlator: Arc::default(),
+        }
+    }
+
+    /// The same service with a queue of its own (for the correlation worker).
+    pub(crate) fn detached(&self) -> Self {
+        Cairn {
+            correlator: Arc::default(),
+            ..self.clone()
         }
     }
 
@@ -251,6 +262,10 @@ impl Cairn {
     pub fn with_max_attachment_bytes(mut self, bytes: usize) -> Self {
         self.max_attachment_bytes = bytes.max(1);
         self
+    }
+
+    pub(crate) fn correlator(&self) -> &crate::correlator::Correlator {
+        &self.correlator
     }
 
     /// The largest attachment accepted, in bytes.

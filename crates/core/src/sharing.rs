@@ -189,10 +189,11 @@ pub struct NewObjectVersion {
 /// What happened to one version on the way in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// Stored now, with this date added and version.
+    /// Stored now, with this date added and version, as the store's row `seq`.
     Stored {
         date_added: OffsetDateTime,
         version: String,
+        seq: i64,
     },
     /// The same version with the same content was there already.
     Duplicate { version: String },

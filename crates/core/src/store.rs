@@ -323,12 +323,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Vec<CorrelationRow>>;
     /// Objects of organizations other than `poster_org` whose latest version holds one of
     /// `values` while no version of them holding it is visible to the poster (whose viewers, by
-    /// community, are given): the negation of the rule. At most `limit`.
+    /// community, are given): the negation of the rule. At most `limit`. The rows of each
+    /// value's `own_seqs` (the publish's own) are skipped from the index alone.
     async fn hidden_matches(
         &self,
         poster_org: Uuid,
         viewers: &[(Uuid, Viewer)],
-        values: &[(cairn_stix::ValueKind, String)],
+        values: &[crate::search::PublishedValue],
         limit: i64,
     ) -> StoreResult<Vec<HiddenMatch>>;
     /// Store notifications with the audit entry that records them.

@@ -9,6 +9,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use cairn_core::correlator::CorrelationProgress;
+
 use crate::AppState;
 
 /// (method, route template, status) -> (count, seconds).
@@ -36,7 +38,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, store_up: bool) -> String {
+    pub fn render(&self, store_up: bool, correlation: CorrelationProgress) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP cairn_http_requests_total HTTP requests by method, route and status.\n",
@@ -73,6 +75,18 @@ impl Metrics {
         out.push_str("# HELP cairn_store_up Whether the store answered the last probe.\n");
         out.push_str("# TYPE cairn_store_up gauge\n");
         out.push_str(&format!("cairn_store_up {}\n", u8::from(store_up)));
+        out.push_str("# HELP cairn_correlation_jobs_submitted_total Publishes whose values were queued for correlation with hidden objects.\n");
+        out.push_str("# TYPE cairn_correlation_jobs_submitted_total counter\n");
+        out.push_str(&format!(
+            "cairn_correlation_jobs_submitted_total {}\n",
+            correlation.submitted
+        ));
+        out.push_str("# HELP cairn_correlation_jobs_finished_total Of those, the ones whose lookup and notices are done.\n");
+        out.push_str("# TYPE cairn_correlation_jobs_finished_total counter\n");
+        out.push_str(&format!(
+            "cairn_correlation_jobs_finished_total {}\n",
+            correlation.finished
+        ));
         out
     }
 }

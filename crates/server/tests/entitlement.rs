@@ -560,6 +560,7 @@ async fn scenario(
     }
     // Correlation notices reach only the admins and analysts of the organization whose object
     // they are about.
+    node.cairn.settle_correlation().await;
     let notices = sqlx::query_as::<_, (String, String)>(
         "SELECT user_id, object_id FROM notifications WHERE kind = 'correlation'",
     )
@@ -1157,6 +1158,7 @@ async fn feedback_paths(
                 "{who}: {sum}"
             );
         }
+        node.cairn.settle_correlation().await;
         let r = node
             .as_user(reqwest::Method::GET, u, "/api/v1/notifications?limit=500")
             .send()

@@ -16,6 +16,8 @@ const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
 const AUDIENCE: &str = "extension-definition--39d4868d-fa3b-477b-b138-a83c8ea8e300";
 
 async fn call(node: &TestNode, user: &str, path: &str) -> (StatusCode, Value) {
+    // Correlation notices of earlier publishes are written before anything is read.
+    node.cairn.settle_correlation().await;
     let r = node.as_user(Method::GET, user, path).send().await.unwrap();
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -328,6 +330,29 @@ async fn hidden_match_tells_the_owner_and_nothing_to_the_poster(engine: Engine) 
     assert!(
         !text.contains(&hidden) && !text.contains("correlation") && !text.contains("evil"),
         "{text}"
+    );
+
+    // The notices are written by the correlation worker after the publish has answered; once
+    // it has caught up, `/metrics` counts every publish with values as correlated.
+    node.cairn.settle_correlation().await;
+    let progress = node.cairn.correlation_progress();
+    assert_eq!(progress.submitted, progress.finished);
+    assert!(progress.submitted >= 3, "{progress:?}");
+    let metrics = node
+        .client
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "cairn_correlation_jobs_finished_total {}\n",
+            progress.finished
+        )),
+        "{metrics}"
     );
 
     // The owner's admins and analysts are told; the notice names the value, the new object's

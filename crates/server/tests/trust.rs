@@ -31,6 +31,7 @@ async fn call_raw(
     path: &str,
     payload: Option<Value>,
 ) -> (StatusCode, String, Value) {
+    node.cairn.settle_correlation().await;
     let mut req = node.as_user(method, user, path);
     if path.starts_with("/taxii2/") {
         req = req.header("accept", TAXII);

@@ -6,6 +6,7 @@
 use cairn_core::model::AuditEvent;
 use cairn_core::release::Notification;
 use cairn_core::sharing::{NewObjectVersion, PutOutcome};
+use cairn_core::store::Engine;
 use cairn_core::{Store, StoreError};
 use uuid::Uuid;
 
@@ -21,6 +22,7 @@ const REF_ROWS: usize = 50;
 /// Index what stored versions are about: one row per (version, referenced object).
 pub(crate) async fn insert_refs(
     tx: &mut Tx,
+    engine: Engine,
     community: Uuid,
     rows: &[(&NewObjectVersion, String)],
 ) -> R<()> {
@@ -34,7 +36,7 @@ pub(crate) async fn insert_refs(
         })
         .collect();
     for chunk in all.chunks(REF_ROWS) {
-        let mut sql = Sql::default();
+        let mut sql = Sql::in_order(engine);
         let values: Vec<String> = chunk
             .iter()
             .map(|(object, key, target)| {

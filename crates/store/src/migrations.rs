@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_value_hash.sql"),
         postgres: include_str!("../migrations/postgres/0009_value_hash.sql"),
     },
+    Migration {
+        version: 10,
+        name: "value_seq_index",
+        sqlite: include_str!("../migrations/sqlite/0010_value_seq_index.sql"),
+        postgres: include_str!("../migrations/postgres/0010_value_seq_index.sql"),
+    },
 ];
 
 fn internal(e: sqlx::Error) -> StoreError {

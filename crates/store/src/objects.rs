@@ -19,17 +19,38 @@ pub enum Arg {
 pub struct Sql {
     pub text: String,
     pub args: Vec<Arg>,
+    /// Parameters are written `?` instead of `$n` (see [`Sql::in_order`]).
+    anonymous: bool,
 }
 
 impl Sql {
+    /// SQL whose parameters appear in the text once each, in the order they are bound (bulk
+    /// writes). On SQLite they are written `?`: the driver looks up the name of every numbered
+    /// parameter in a list as long as the statement's parameters, so a statement of n numbered
+    /// parameters costs n² to bind, and a bulk insert spent a tenth of the writer's time there.
+    pub fn in_order(engine: Engine) -> Sql {
+        Sql {
+            anonymous: engine == Engine::Sqlite,
+            ..Sql::default()
+        }
+    }
+
+    fn placeholder(&self) -> String {
+        if self.anonymous {
+            "?".to_string()
+        } else {
+            format!("${}", self.args.len())
+        }
+    }
+
     pub fn text(&mut self, value: impl Into<String>) -> String {
         self.args.push(Arg::Text(value.into()));
-        format!("${}", self.args.len())
+        self.placeholder()
     }
 
     pub fn int(&mut self, value: i64) -> String {
         self.args.push(Arg::Int(value));
-        format!("${}", self.args.len())
+        self.placeholder()
     }
 
     pub fn push(&mut self, s: &str) {

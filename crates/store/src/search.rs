@@ -8,7 +8,7 @@
 //! by bm25), a table with a generated `tsvector` and a GIN index on PostgreSQL (ranked by
 //! `ts_rank`). Both hold the same terms, cut by the core.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use cairn_core::model::*;
 use cairn_core::release::Notification;
@@ -31,6 +31,10 @@ type R<T> = Result<T, StoreError>;
 const VALUE_ROWS: usize = 48;
 const TEXT_ROWS: usize = 64;
 const VALUES_PER_LOOKUP: usize = 64;
+/// Values per probe of the value index before a hidden-match lookup.
+const VALUES_PER_PROBE: usize = 500;
+/// The most rows of a publish's own that one hidden-match lookup skips by `seq`.
+const OWN_SEQS_SKIPPED: usize = 1_000;
 /// Notifications per multi-row `INSERT` (7 parameters each).
 const NOTICE_ROWS: usize = 25;
 
@@ -55,7 +59,7 @@ pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexR
         .flat_map(|v| v.index.values.iter().map(move |x| (v, x)))
         .collect();
     for chunk in values.chunks(VALUE_ROWS) {
-        let mut sql = Sql::default();
+        let mut sql = Sql::in_order(engine);
         let mut rows = Vec::with_capacity(chunk.len());
         for (v, (kind, value)) in chunk {
             let cols = [
@@ -77,7 +81,7 @@ pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexR
         .filter(|v| !v.index.name_terms.is_empty() || !v.index.body_terms.is_empty())
         .collect();
     for chunk in texts.chunks(TEXT_ROWS) {
-        let mut sql = Sql::default();
+        let mut sql = Sql::in_order(engine);
         let mut rows = Vec::with_capacity(chunk.len());
         for v in chunk {
             let cols = [
@@ -299,16 +303,17 @@ impl SqlStore {
         &self,
         poster_org: Uuid,
         viewers: &[(Uuid, Viewer)],
-        values: &[(ValueKind, String)],
+        values: &[PublishedValue],
         limit: i64,
     ) -> R<Vec<HiddenMatch>> {
-        let mut by_kind: BTreeMap<ValueKind, Vec<&str>> = BTreeMap::new();
-        for (k, v) in values {
-            by_kind.entry(*k).or_default().push(v);
+        let mut by_kind: BTreeMap<ValueKind, Vec<&PublishedValue>> = BTreeMap::new();
+        for v in values {
+            by_kind.entry(v.kind).or_default().push(v);
         }
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        for (kind, list) in by_kind {
+        for (kind, all) in by_kind {
+            let list = self.held_by_others(kind, &all).await?;
             for chunk in list.chunks(VALUES_PER_LOOKUP) {
                 if out.len() as i64 >= limit {
                     return Ok(out);
@@ -316,17 +321,32 @@ impl SqlStore {
                 let mut sql = Sql::default();
                 let hashes: Vec<String> = chunk
                     .iter()
-                    .map(|v| sql.int(value_hash(kind.as_str(), v)))
+                    .map(|v| sql.int(value_hash(kind.as_str(), &v.value)))
                     .collect();
                 let k = sql.text(kind.as_str());
-                let in_list: Vec<String> = chunk.iter().map(|v| sql.text(*v)).collect();
+                let in_list: Vec<String> =
+                    chunk.iter().map(|v| sql.text(v.value.clone())).collect();
+                // The publish's own rows, skipped from the index (kind, h, seq) before any row
+                // is read: for values nobody else holds, the lookup reads nothing else.
+                let own: BTreeSet<i64> = chunk
+                    .iter()
+                    .flat_map(|v| v.own_seqs.iter().copied())
+                    .collect();
+                // (Past OWN_SEQS_SKIPPED rows the list is left out; `source_org` still excludes
+                // the poster's own objects, row by row.)
+                let skip = if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
+                    String::new()
+                } else {
+                    let list: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
+                    format!("AND ov.seq NOT IN ({}) ", list.join(", "))
+                };
                 let p = sql.text(poster_org.to_string());
                 // Hidden: no version of the object holding the value is visible to the poster.
                 let vis = visible_in(&mut sql, viewers, "hv");
                 let l = sql.int(limit - out.len() as i64);
                 sql.push(&format!(
                     "SELECT o.community_id, o.object_id, o.source_org, ov.kind, ov.value FROM object_values ov CROSS JOIN stix_objects o \
-                     WHERE ov.h IN ({}) AND ov.kind = {k} AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
+                     WHERE ov.h IN ({}) AND ov.kind = {k} {skip}AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
                      AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE hv.community_id = o.community_id AND hv.object_id = o.object_id AND hw.seq = hv.seq AND hw.h = ov.h AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
                      LIMIT {l}",
                     hashes.join(", "),
@@ -347,6 +367,48 @@ impl SqlStore {
             }
         }
         Ok(out)
+    }
+
+    /// Of `values` (all of `kind`), those some row other than the publish's own holds, from the
+    /// value index alone: most values of a publish are new, and this answers for them with a
+    /// few index probes, in statements of [`VALUES_PER_PROBE`] values.
+    async fn held_by_others<'v>(
+        &self,
+        kind: ValueKind,
+        values: &[&'v PublishedValue],
+    ) -> R<Vec<&'v PublishedValue>> {
+        let mut held = HashSet::new();
+        for chunk in values.chunks(VALUES_PER_PROBE) {
+            let own: BTreeSet<i64> = chunk
+                .iter()
+                .flat_map(|v| v.own_seqs.iter().copied())
+                .collect();
+            let mut sql = Sql::in_order(self.engine());
+            let k = sql.text(kind.as_str());
+            let hashes: BTreeSet<i64> = chunk
+                .iter()
+                .map(|v| value_hash(kind.as_str(), &v.value))
+                .collect();
+            let list: Vec<String> = hashes.iter().map(|h| sql.int(*h)).collect();
+            let skip = if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
+                String::new()
+            } else {
+                let seqs: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
+                format!(" AND seq NOT IN ({})", seqs.join(", "))
+            };
+            sql.push(&format!(
+                "SELECT DISTINCT h FROM object_values WHERE kind = {k} AND h IN ({}){skip}",
+                list.join(", ")
+            ));
+            for r in sql.query().fetch_all(self.pool()).await.map_err(m)? {
+                held.insert(rows::int(&r, "h")?);
+            }
+        }
+        Ok(values
+            .iter()
+            .copied()
+            .filter(|v| held.contains(&value_hash(kind.as_str(), &v.value)))
+            .collect())
     }
 
     pub(crate) async fn do_record_notifications(

@@ -29,11 +29,18 @@ use crate::rows;
 type R<T> = Result<T, StoreError>;
 pub(crate) type Tx = Transaction<'static, Any>;
 
-/// A version already stored (or stored earlier in the same batch).
 /// Ids per `IN (…)` lookup, and rows of 16 values per multi-row `INSERT`, when storing objects.
 const SQL_BATCH_IDS: usize = 128;
 const SQL_BATCH_ROWS: usize = 16;
+/// SQLite page cache of each reading connection (up to 4) and of the one writing connection, in
+/// KiB. The writer's is larger: every publish inserts into indexes keyed by random ids and value
+/// hashes, and a page not in its cache is read back from the file.
+const READER_CACHE_KIB: u32 = 24 * 1024;
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Audience rows per statement (four parameters each).
+const SQL_BATCH_AUDIENCE: usize = 64;
 
+/// A version already stored (or stored earlier in the same batch).
 struct Known {
     version: String,
     version_key: String,
@@ -160,6 +167,7 @@ async fn open_pool(
     engine: Engine,
     connect: &AnyConnectOptions,
     max_connections: u32,
+    cache_kib: u32,
     options: &StoreOptions,
 ) -> R<AnyPool> {
     AnyPoolOptions::new()
@@ -172,10 +180,11 @@ async fn open_pool(
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // 24 MiB of page cache per connection (the default is 2 MiB): the indexes
-                    // of a busy community stay in memory, so inserts with random ids do not
+                    // Page cache per connection (the default is 2 MiB): the indexes of a busy
+                    // community stay in memory, so inserts with random ids and hashes do not
                     // read pages back from the file.
-                    conn.execute("PRAGMA cache_size = -24576").await?;
+                    conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                        .await?;
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
                     // The checkpointer below keeps the log short; a commit checkpoints only if
                     // it falls behind by 64 MiB, and the log file is cut back to that size.
@@ -215,6 +224,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
             Engine::Sqlite => options.max_connections.clamp(1, 4),
             Engine::Postgres => options.max_connections,
         },
+        READER_CACHE_KIB,
         &options,
     )
     .await?;
@@ -222,7 +232,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     // cache then holds what the last ones wrote (a cache is cleared when another connection
     // writes). PostgreSQL writers share the pool.
     let writer = match engine {
-        Engine::Sqlite => open_pool(engine, &connect, 1, &options).await?,
+        Engine::Sqlite => open_pool(engine, &connect, 1, WRITER_CACHE_KIB, &options).await?,
         Engine::Postgres => pool.clone(),
     };
     let mut conn = writer.acquire().await.map_err(unavailable)?;
@@ -422,7 +432,7 @@ impl SqlStore {
         // long as the statement's parameters, so binding costs grow with the square of their
         // number (1,300 parameters made binding 30 % of an import; 200 make it negligible).
         for chunk in ids.chunks(SQL_BATCH_IDS) {
-            let mut sql = crate::objects::Sql::default();
+            let mut sql = crate::objects::Sql::in_order(engine);
             let cp = sql.text(c.clone());
             let list: Vec<String> = chunk.iter().map(|id| sql.text(id.clone())).collect();
             sql.push(&format!(
@@ -445,6 +455,7 @@ impl SqlStore {
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut stored_at = Vec::new();
         let mut rows_to_insert: Vec<(&NewObjectVersion, String, String, OffsetDateTime)> =
             Vec::new();
         for obj in batch {
@@ -526,9 +537,12 @@ impl SqlStore {
                 added: true,
                 anonymous: obj.anonymous,
             });
+            // The row's seq is filled in once the row is written.
+            stored_at.push(outcomes.len());
             outcomes.push(PutOutcome::Stored {
                 date_added,
                 version: version.clone(),
+                seq: 0,
             });
             rows_to_insert.push((obj, version, version_key, date_added));
             next_added = date_added + time::Duration::microseconds(1);
@@ -550,7 +564,7 @@ impl SqlStore {
         // The store sequence number of each new row, for its index.
         let mut seqs: HashMap<(String, String), i64> = HashMap::with_capacity(rows_to_insert.len());
         for chunk in rows_to_insert.chunks(SQL_BATCH_ROWS) {
-            let mut sql = crate::objects::Sql::default();
+            let mut sql = crate::objects::Sql::in_order(engine);
             let mut values = Vec::with_capacity(chunk.len());
             for (obj, version, version_key, date_added) in chunk {
                 let cols = [
@@ -604,9 +618,9 @@ impl SqlStore {
             .filter(|(obj, ..)| !obj.refs.is_empty())
             .map(|(obj, _, key, _)| (*obj, key.clone()))
             .collect();
-        crate::feedback::insert_refs(tx, community, &indexed).await?;
+        crate::feedback::insert_refs(tx, engine, community, &indexed).await?;
         let mut index_rows = Vec::with_capacity(rows_to_insert.len());
-        for (obj, _, version_key, _) in &rows_to_insert {
+        for ((obj, _, version_key, _), at) in rows_to_insert.iter().zip(&stored_at) {
             let seq = seqs
                 .get(&(obj.object_id.clone(), version_key.clone()))
                 .copied()
@@ -616,6 +630,9 @@ impl SqlStore {
                         obj.object_id
                     ))
                 })?;
+            if let Some(PutOutcome::Stored { seq: stored, .. }) = outcomes.get_mut(*at) {
+                *stored = seq;
+            }
             index_rows.push(crate::search::IndexRow {
                 seq,
                 index: &obj.index,
@@ -638,31 +655,65 @@ impl SqlStore {
                     .map_err(m)?;
             }
         }
+        // The audience of each object written to: that of its last version in the batch. It
+        // replaces the rows of versions stored before; a new object has none to delete.
+        let mut audiences: Vec<(&str, &cairn_core::sharing::Audience)> = Vec::new();
+        let mut slot: HashMap<&str, usize> = HashMap::new();
         for (obj, ..) in &rows_to_insert {
-            let Some(audience) = &obj.audience else {
-                continue;
-            };
-            sqlx::query("DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2")
+            if let Some(audience) = &obj.audience {
+                match slot.get(obj.object_id.as_str()) {
+                    Some(&i) => audiences[i].1 = audience,
+                    None => {
+                        slot.insert(obj.object_id.as_str(), audiences.len());
+                        audiences.push((obj.object_id.as_str(), audience));
+                    }
+                }
+            }
+        }
+        for (object_id, _) in &audiences {
+            let stored_before = known
+                .get(*object_id)
+                .is_some_and(|v| v.iter().any(|k| !k.added));
+            if stored_before {
+                sqlx::query(
+                    "DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2",
+                )
                 .bind(c.clone())
-                .bind(obj.object_id.clone())
+                .bind(object_id.to_string())
                 .execute(&mut **tx)
                 .await
                 .map_err(m)?;
-            let entries = audience
-                .organizations
-                .iter()
-                .map(|o| ("org", o))
-                .chain(audience.users.iter().map(|u| ("user", u)));
-            for (kind, principal) in entries {
-                sqlx::query("INSERT INTO object_audience (community_id, object_id, kind, principal) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(c.clone())
-                    .bind(obj.object_id.clone())
-                    .bind(kind)
-                    .bind(principal.to_string())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(m)?;
             }
+        }
+        let entries: Vec<(&str, &str, Uuid)> = audiences
+            .iter()
+            .flat_map(|(object_id, audience)| {
+                audience
+                    .organizations
+                    .iter()
+                    .map(move |o| (*object_id, "org", *o))
+                    .chain(audience.users.iter().map(move |u| (*object_id, "user", *u)))
+            })
+            .collect();
+        for chunk in entries.chunks(SQL_BATCH_AUDIENCE) {
+            let mut sql = crate::objects::Sql::in_order(engine);
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|(object_id, kind, principal)| {
+                    format!(
+                        "({}, {}, {}, {})",
+                        sql.text(c.clone()),
+                        sql.text(object_id.to_string()),
+                        sql.text(kind.to_string()),
+                        sql.text(principal.to_string())
+                    )
+                })
+                .collect();
+            sql.push(&format!(
+                "INSERT INTO object_audience (community_id, object_id, kind, principal) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            ));
+            sql.query().execute(&mut **tx).await.map_err(m)?;
         }
         Ok((outcomes, rows_to_insert.len()))
     }
@@ -779,7 +830,7 @@ impl Store for SqlStore {
         &self,
         poster_org: Uuid,
         viewers: &[(Uuid, Viewer)],
-        values: &[(cairn_core::search::ValueKind, String)],
+        values: &[cairn_core::search::PublishedValue],
         limit: i64,
     ) -> R<Vec<HiddenMatch>> {
         self.do_hidden_matches(poster_org, viewers, values, limit)

@@ -298,6 +298,7 @@ impl TestNode {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.cairn.settle_correlation().await;
         self.store.close().await;
     }
 }
@@ -354,6 +355,8 @@ pub async fn call(
     path: &str,
     payload: Option<serde_json::Value>,
 ) -> (reqwest::StatusCode, serde_json::Value) {
+    // What earlier publishes set off (correlation notices) is written before anything is read.
+    node.cairn.settle_correlation().await;
     let mut req = node.as_user(method, user, path);
     if let Some(p) = payload {
         req = req.json(&p);
@@ -367,6 +370,7 @@ pub async fn taxii_get(
     user: &str,
     path: &str,
 ) -> (reqwest::StatusCode, serde_json::Value) {
+    node.cairn.settle_correlation().await;
     let r = node
         .client
         .get(node.url(path))

@@ -42,7 +42,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(up),
+        state.metrics.render(up, state.cairn.correlation_progress()),
     )
 }
 
