@@ -217,6 +217,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (cairn, store) = node::open(&config, true).await?;
             let options = cairn_core::exchange::ShareOptions { anonymous };
             let totals = transfer::import(&cairn, &user, &community, &paths, options).await;
+            // Correlation notices of what was stored (even if the import stopped early) are
+            // written before the store closes.
+            cairn.settle_correlation().await;
             store.close().await;
             Ok(totals?.finish())
         }
@@ -239,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 token: remote_token,
             };
             let totals = pull::pull(&cairn, &source, &community, &user).await;
+            cairn.settle_correlation().await;
             store.close().await;
             Ok(totals?.finish())
         }

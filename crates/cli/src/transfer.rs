@@ -148,8 +148,6 @@ pub async fn import(
         }
         bar.inc(1);
     }
-    // The correlation notices of the last batches are written before the command ends.
-    cairn.settle_correlation().await;
     bar.finish_and_clear();
     Ok(totals)
 }

@@ -767,8 +767,64 @@ async fn import_export_and_pull(engine: Engine) {
     let out = import();
     assert_eq!(text(&out.stdout).trim(), "0 stored, 3 duplicate, 1 refused");
 
+    // Correlation notices of an import are written before the command ends: rhine-water holds
+    // a value in an AMBER object for itself only; nordgrid imports the same value, and wim
+    // (rhine-water's analyst) is told, nora nothing.
+    let mut hidden = indicator(20);
+    hidden["pattern"] = serde_json::json!("[domain-name:value = 'quiet.example']");
+    hidden["object_marking_refs"] =
+        serde_json::json!(["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]);
+    let audience = cairn_stix::marking::AUDIENCE_EXTENSION_DEFINITION_ID;
+    hidden["extensions"] = serde_json::json!({
+        audience: {
+            "extension_type": "property-extension",
+            "organizations": ["rhine-water"]
+        }
+    });
+    let mut echo = indicator(21);
+    echo["pattern"] = serde_json::json!("[domain-name:value = 'QUIET.example']");
+    let own = dir.path().join("own");
+    let theirs = dir.path().join("theirs");
+    for (folder, object) in [(&own, hidden), (&theirs, echo)] {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::write(
+            folder.join("x.json"),
+            serde_json::json!({"objects": [object]}).to_string(),
+        )
+        .unwrap();
+    }
+    for (folder, user) in [(&own, "wim"), (&theirs, "nora")] {
+        let out = run(cairn(&db.url).args(["import"]).arg(folder).args([
+            "--community",
+            "grid-isac",
+            "--user",
+            user,
+        ]));
+        assert_eq!(
+            text(&out.stdout).trim(),
+            "1 stored, 0 duplicate, 0 refused",
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let store = db.store().await;
+    let told: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.username, n.object_id FROM notifications n JOIN users u ON u.id = n.user_id WHERE n.kind = 'correlation'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    assert_eq!(
+        told,
+        vec![(
+            "wim".to_string(),
+            "indicator--10000000-0000-4000-8000-000000000020".to_string()
+        )]
+    );
+
     // Export: what wim (another member organization) may see; the community default is AMBER
-    // with no named audience, so every member.
+    // with no named audience, so every member: nordgrid's four and wim's own.
     let file = dir.path().join("export.json");
     let out = run(cairn(&db.url)
         .args([
@@ -784,7 +840,7 @@ async fn import_export_and_pull(engine: Engine) {
     let bundle: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(bundle["type"], "bundle");
-    assert_eq!(bundle["objects"].as_array().unwrap().len(), 3);
+    assert_eq!(bundle["objects"].as_array().unwrap().len(), 5);
     let out = run(cairn(&db.url).args(["export", "--community", "grid-isac", "--user", "ghost"]));
     assert!(!out.status.success());
 
