@@ -512,7 +512,8 @@ impl Cairn {
         Ok(report)
     }
 
-    /// Tell owners of hidden objects about the values just stored (see `search`).
+    /// Tell the sources of objects that feedback just stored is about (see `feedback`), and
+    /// owners of hidden objects about the values just stored (see `search`).
     async fn after_share(
         &self,
         actor: &Actor,
@@ -522,6 +523,7 @@ impl Cairn {
     ) {
         let stored = stored_with_seq(batch, outcomes);
         if !stored.is_empty() {
+            self.notify_posted_feedback(actor, access, &stored).await;
             self.notify_hidden_matches(actor, access, &stored).await;
         }
     }

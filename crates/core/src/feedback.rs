@@ -1194,6 +1194,163 @@ impl Cairn {
     }
 }
 
+/// Feedback objects of one publish, and objects they are about, looked up for notices, at most.
+pub const MAX_POSTED_FEEDBACK_NOTICED: usize = 1_000;
+
+impl Cairn {
+    /// Feedback published as STIX objects (a sighting, opinion or note posted over TAXII or the
+    /// objects endpoint, imported or pulled) notifies the sources of the objects it is about,
+    /// as feedback given through the feedback endpoints does: each admin and analyst of the
+    /// source that the rule lets see the feedback object, never the poster's own organization,
+    /// and only about objects the poster may see. An anonymous share names no organization.
+    /// Failures are logged: the publish itself has succeeded.
+    pub(crate) async fn notify_posted_feedback(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        stored: &[(&NewObjectVersion, i64)],
+    ) {
+        if let Err(e) = self.try_notify_posted_feedback(actor, access, stored).await {
+            tracing::error!(error = %e, community = %access.community.slug, "feedback notices failed");
+        }
+    }
+
+    async fn try_notify_posted_feedback(
+        &self,
+        actor: &Actor,
+        access: &Access,
+        stored: &[(&NewObjectVersion, i64)],
+    ) -> CoreResult<()> {
+        let Some(poster_org) = actor.org_id else {
+            return Ok(());
+        };
+        let items: Vec<&NewObjectVersion> = stored
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| !v.refs.is_empty() && feedback_kind(&v.object_type).is_some())
+            .take(MAX_POSTED_FEEDBACK_NOTICED)
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        // The objects they are about, as the poster sees them (the latest visible version).
+        let mut ids: Vec<String> = items
+            .iter()
+            .flat_map(|v| v.refs.iter().cloned())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        ids.truncate(MAX_POSTED_FEEDBACK_NOTICED);
+        let q = ObjectQuery {
+            limit: ids.len() as i64,
+            ids,
+            versions: VersionMatch::Last,
+            ..Default::default()
+        };
+        let sources: HashMap<String, Uuid> = self
+            .store()
+            .objects(&access.viewer, access.community.id, &q)
+            .await?
+            .into_iter()
+            .map(|o| (o.object_id, o.source_org))
+            .collect();
+        let members: HashSet<Uuid> = access.memberships.iter().map(|m| m.org_id).collect();
+        let mut desks: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut poster_name: Option<Value> = None;
+        let mut notify = Vec::new();
+        let mut told = HashSet::new();
+        let now = ts::now();
+        for v in items {
+            let audience = v.audience.clone().unwrap_or_default();
+            let facts = VersionFacts {
+                source_org: poster_org,
+                tlp: v.tlp,
+                audience_orgs: &audience.organizations,
+                audience_users: &audience.users,
+            };
+            let from = if v.anonymous {
+                Value::Null
+            } else {
+                match &poster_name {
+                    Some(n) => n.clone(),
+                    None => {
+                        let n = json!(self
+                            .store()
+                            .organization(poster_org)
+                            .await?
+                            .map(|o| o.short_name));
+                        poster_name = Some(n.clone());
+                        n
+                    }
+                }
+            };
+            for target in &v.refs {
+                let Some(&source) = sources.get(target) else {
+                    continue;
+                };
+                if source == poster_org {
+                    continue;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = desks.entry(source) {
+                    e.insert(self.source_desk(source).await?);
+                }
+                for &user in desks.get(&source).into_iter().flatten() {
+                    if Some(user) == actor.user_id {
+                        continue;
+                    }
+                    let viewer = Viewer {
+                        user: Some(user),
+                        org: Some(source),
+                        member: members.contains(&source),
+                        public_feed: access.community.public_feed,
+                    };
+                    if !entitled(&viewer, &facts) || !told.insert((user, target, &v.object_id)) {
+                        continue;
+                    }
+                    notify.push(Notification {
+                        id: Uuid::new_v4(),
+                        user_id: user,
+                        community_id: Some(access.community.id),
+                        object_id: Some(target.clone()),
+                        kind: "feedback".into(),
+                        body: json!({
+                            "community": access.community.slug,
+                            "feedback": feedback_kind(&v.object_type),
+                            "item": v.object_id,
+                            "organization": from,
+                            "posted_as": "stix",
+                        }),
+                        created_at: now,
+                        read_at: None,
+                    });
+                }
+            }
+        }
+        if notify.is_empty() {
+            return Ok(());
+        }
+        // Readable by the poster's organization and the operator, like the share itself.
+        let audit = AuditEvent::new(actor, "feedback.notify", "community", access.community.id)
+            .org(Some(poster_org))
+            .details(json!({
+                "community": access.community.slug,
+                "notices": notify.len(),
+            }));
+        self.store().record_notifications(&notify, audit).await?;
+        Ok(())
+    }
+}
+
+/// The feedback kind of a STIX type, as notices name it.
+fn feedback_kind(object_type: &str) -> Option<&'static str> {
+    match object_type {
+        "sighting" => Some("sighting"),
+        "opinion" => Some("opinion"),
+        "note" => Some("comment"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

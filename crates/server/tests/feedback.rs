@@ -255,10 +255,22 @@ async fn sightings_are_aggregated_for_the_source(engine: Engine) {
     assert_eq!(o["description"], "mail gateway");
     assert_eq!(o["object_marking_refs"], json!([GREEN]));
 
-    // The source's admins and analysts are told; the anonymous giver is not named.
+    // The source's admins and analysts are told, of the sighting posted over TAXII too; the
+    // anonymous giver is not named.
     for user in ["alpha-admin", "alpha-analyst"] {
         let notes = notifications(&node, user).await;
-        assert_eq!(notes.len(), 2, "{user}: {notes:?}");
+        assert_eq!(notes.len(), 3, "{user}: {notes:?}");
+        let posted = notes
+            .iter()
+            .find(|n| n["body"]["posted_as"] == "stix")
+            .expect("the sighting posted over TAXII");
+        assert_eq!(posted["object_id"], ID);
+        assert_eq!(posted["body"]["feedback"], "sighting");
+        assert_eq!(
+            posted["body"]["item"],
+            "sighting--fb000000-0000-4000-8000-0000000000a1"
+        );
+        assert_eq!(posted["body"]["organization"], "beta");
         assert!(notes.iter().all(|n| n["object_id"] == ID));
         let anon = notes
             .iter()
@@ -1032,7 +1044,62 @@ async fn taxii_artifact_with_a_lying_mime_type_is_refused(engine: Engine) {
     node.stop().await;
 }
 
+/// Feedback published as STIX objects (not through the feedback endpoints) notifies the source
+/// too: only about objects the poster may see, never the poster's own organization, and an
+/// anonymous share names nobody.
+async fn feedback_posted_as_stix_notifies_the_source(engine: Engine) {
+    let node = TestNode::start(engine).await;
+    publish(&node, "alpha-analyst", vec![indicator(GREEN, &[])]).await;
+    // An object beta may not see (AMBER for alpha only).
+    let hidden = "indicator--fb000000-0000-4000-8000-0000000000c1";
+    let mut h = indicator(AMBER, &["alpha"]);
+    h["id"] = json!(hidden);
+    publish(&node, "alpha-analyst", vec![h]).await;
+
+    let stamp = "2026-03-01T00:00:00.000Z";
+    let note = json!({"type": "note", "spec_version": "2.1", "id": "note--fb000000-0000-4000-8000-0000000000c2",
+        "created": stamp, "modified": stamp, "content": "seen at our edge too", "object_refs": [ID]});
+    let blind = json!({"type": "sighting", "spec_version": "2.1", "id": "sighting--fb000000-0000-4000-8000-0000000000c3",
+        "created": stamp, "modified": stamp, "sighting_of_ref": hidden});
+    let status = taxii_post(&node, "beta-analyst", vec![note, blind]).await;
+    assert_eq!(status["success_count"], 2, "{status}");
+    let opinion = json!({"type": "opinion", "spec_version": "2.1", "id": "opinion--fb000000-0000-4000-8000-0000000000c4",
+        "created": stamp, "modified": stamp, "opinion": "disagree", "object_refs": [ID]});
+    let (s, v) = call(
+        &node,
+        Method::POST,
+        "beta-analyst",
+        "/api/v1/communities/test-isac/objects?anonymous=true",
+        Some(json!({"objects": [opinion]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Alpha's own note about its own object tells nobody.
+    let own = json!({"type": "note", "spec_version": "2.1", "id": "note--fb000000-0000-4000-8000-0000000000c5",
+        "created": stamp, "modified": stamp, "content": "ours", "object_refs": [ID]});
+    publish(&node, "alpha-admin", vec![own]).await;
+
+    for user in ["alpha-admin", "alpha-analyst"] {
+        let mut notes = notifications(&node, user).await;
+        notes.sort_by_key(|n| n["body"]["feedback"].as_str().map(str::to_string));
+        assert_eq!(notes.len(), 2, "{user}: {notes:?}");
+        assert!(notes
+            .iter()
+            .all(|n| n["object_id"] == ID && n["kind"] == "feedback"));
+        assert_eq!(notes[0]["body"]["feedback"], "comment");
+        assert_eq!(notes[0]["body"]["organization"], "beta");
+        assert_eq!(notes[0]["body"]["posted_as"], "stix");
+        assert_eq!(notes[1]["body"]["feedback"], "opinion");
+        assert_eq!(notes[1]["body"]["organization"], Value::Null);
+        assert!(!notes[1].to_string().contains("beta"), "{}", notes[1]);
+    }
+    for user in ["alpha-reader", "beta-admin", "beta-analyst", "operator"] {
+        assert!(notifications(&node, user).await.is_empty(), "{user}");
+    }
+}
+
 both_engines!(
+    feedback_posted_as_stix_notifies_the_source,
     sightings_are_aggregated_for_the_source,
     opinions_replace_and_map_to_stix,
     threads_inherit_the_marking,
