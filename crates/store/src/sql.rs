@@ -431,6 +431,8 @@ impl SqlStore {
         // Statements stay small: the SQLite driver looks up each parameter's name in a list as
         // long as the statement's parameters, so binding costs grow with the square of their
         // number (1,300 parameters made binding 30 % of an import; 200 make it negligible).
+        // The bulk statements here are built with `Sql::in_order`, which writes `?` on SQLite
+        // and so avoids that cost altogether.
         for chunk in ids.chunks(SQL_BATCH_IDS) {
             let mut sql = crate::objects::Sql::in_order(engine);
             let cp = sql.text(c.clone());
