@@ -29,10 +29,15 @@ pub(crate) struct HiddenMatchJob {
     pub(crate) community: Community,
     /// The organizations that are members of `community`.
     pub(crate) members: BTreeSet<Uuid>,
-    /// Each published value with the TLP levels it was published at.
-    pub(crate) levels: BTreeMap<(ValueKind, String), BTreeSet<TlpLevel>>,
-    /// Each published value with the store rows of this publish that hold it.
-    pub(crate) own: BTreeMap<(ValueKind, String), Vec<i64>>,
+    /// Each published value, with how and where this publish stored it.
+    pub(crate) values: BTreeMap<(ValueKind, String), PublishedAt>,
+}
+
+/// The TLP levels a publish stored a value at, and its store rows that hold the value.
+#[derive(Debug, Default)]
+pub(crate) struct PublishedAt {
+    pub(crate) levels: BTreeSet<TlpLevel>,
+    pub(crate) seqs: Vec<i64>,
 }
 
 #[derive(Debug)]

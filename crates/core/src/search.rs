@@ -36,7 +36,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::correlator::HiddenMatchJob;
+use crate::correlator::{HiddenMatchJob, PublishedAt};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::Access;
 use crate::model::*;
@@ -694,27 +694,22 @@ impl Cairn {
         if actor.org_id.is_none() {
             return;
         }
-        // Each published value with the levels it was published at, and the rows holding it.
-        let mut levels: BTreeMap<(ValueKind, String), BTreeSet<TlpLevel>> = BTreeMap::new();
-        let mut own: BTreeMap<(ValueKind, String), Vec<i64>> = BTreeMap::new();
+        let mut values: BTreeMap<(ValueKind, String), PublishedAt> = BTreeMap::new();
         for (v, seq) in stored {
             for (kind, value) in &v.index.values {
-                levels
-                    .entry((*kind, value.clone()))
-                    .or_default()
-                    .insert(v.tlp);
-                own.entry((*kind, value.clone())).or_default().push(*seq);
+                let at = values.entry((*kind, value.clone())).or_default();
+                at.levels.insert(v.tlp);
+                at.seqs.push(*seq);
             }
         }
-        if levels.is_empty() {
+        if values.is_empty() {
             return;
         }
         let job = HiddenMatchJob {
             actor: actor.clone(),
             community: access.community.clone(),
             members: access.memberships.iter().map(|m| m.org_id).collect(),
-            levels,
-            own,
+            values,
         };
         self.correlator().submit(self, job).await;
     }
@@ -731,8 +726,7 @@ impl Cairn {
             actor,
             community,
             members,
-            levels,
-            own,
+            values: published,
         } = job;
         let Some(poster_org) = actor.org_id else {
             return Ok(());
@@ -743,12 +737,12 @@ impl Cairn {
             .into_iter()
             .map(|(c, v)| (c.id, v))
             .collect();
-        let values: Vec<PublishedValue> = own
+        let values: Vec<PublishedValue> = published
             .iter()
-            .map(|((kind, value), seqs)| PublishedValue {
+            .map(|((kind, value), at)| PublishedValue {
                 kind: *kind,
                 value: value.clone(),
-                own_seqs: seqs.clone(),
+                own_seqs: at.seqs.clone(),
             })
             .collect();
         let hidden = self
@@ -775,7 +769,8 @@ impl Cairn {
                     desks.entry(m.source_org).or_insert(d)
                 }
             };
-            let Some(tlps) = levels.get(&(m.kind, m.value.clone())) else {
+            let Some(PublishedAt { levels: tlps, .. }) = published.get(&(m.kind, m.value.clone()))
+            else {
                 continue;
             };
             orgs.insert(m.source_org);

@@ -40,15 +40,7 @@ async fn health_ready_metrics_and_openapi(engine: Engine) {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     let _ = call(&node, Method::GET, "alpha-admin", "/api/v1/me", None).await;
-    let metrics = node
-        .client
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.metrics().await;
     assert!(
         metrics.contains(
             "cairn_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"200\"} 1"

@@ -338,15 +338,7 @@ async fn hidden_match_tells_the_owner_and_nothing_to_the_poster(engine: Engine) 
     let progress = node.cairn.correlation_progress();
     assert_eq!(progress.submitted, progress.finished);
     assert!(progress.submitted >= 3, "{progress:?}");
-    let metrics = node
-        .client
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.metrics().await;
     assert!(
         metrics.contains(&format!(
             "cairn_correlation_jobs_finished_total {}\n",

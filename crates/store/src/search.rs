@@ -101,6 +101,21 @@ pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexR
     Ok(())
 }
 
+/// The condition that skips the publish's own rows of `values` (by `column`, a `seq`), from the
+/// index `(kind, h, seq)` before any row is read; empty past [`OWN_SEQS_SKIPPED`] rows, where
+/// `source_org` still excludes the poster's own objects row by row. Binds in text order.
+fn skip_own_rows(sql: &mut Sql, values: &[&PublishedValue], column: &str) -> String {
+    let own: BTreeSet<i64> = values
+        .iter()
+        .flat_map(|v| v.own_seqs.iter().copied())
+        .collect();
+    if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
+        return String::new();
+    }
+    let list: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
+    format!("AND {column} NOT IN ({}) ", list.join(", "))
+}
+
 /// Remove the index of one version, before the version itself is deleted.
 pub(crate) async fn delete_index(
     tx: &mut Tx,
@@ -326,20 +341,7 @@ impl SqlStore {
                 let k = sql.text(kind.as_str());
                 let in_list: Vec<String> =
                     chunk.iter().map(|v| sql.text(v.value.clone())).collect();
-                // The publish's own rows, skipped from the index (kind, h, seq) before any row
-                // is read: for values nobody else holds, the lookup reads nothing else.
-                let own: BTreeSet<i64> = chunk
-                    .iter()
-                    .flat_map(|v| v.own_seqs.iter().copied())
-                    .collect();
-                // (Past OWN_SEQS_SKIPPED rows the list is left out; `source_org` still excludes
-                // the poster's own objects, row by row.)
-                let skip = if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
-                    String::new()
-                } else {
-                    let list: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
-                    format!("AND ov.seq NOT IN ({}) ", list.join(", "))
-                };
+                let skip = skip_own_rows(&mut sql, chunk, "ov.seq");
                 let p = sql.text(poster_org.to_string());
                 // Hidden: no version of the object holding the value is visible to the poster.
                 let vis = visible_in(&mut sql, viewers, "hv");
@@ -379,10 +381,6 @@ impl SqlStore {
     ) -> R<Vec<&'v PublishedValue>> {
         let mut held = HashSet::new();
         for chunk in values.chunks(VALUES_PER_PROBE) {
-            let own: BTreeSet<i64> = chunk
-                .iter()
-                .flat_map(|v| v.own_seqs.iter().copied())
-                .collect();
             let mut sql = Sql::in_order(self.engine());
             let k = sql.text(kind.as_str());
             let hashes: BTreeSet<i64> = chunk
@@ -390,14 +388,9 @@ impl SqlStore {
                 .map(|v| value_hash(kind.as_str(), &v.value))
                 .collect();
             let list: Vec<String> = hashes.iter().map(|h| sql.int(*h)).collect();
-            let skip = if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
-                String::new()
-            } else {
-                let seqs: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
-                format!(" AND seq NOT IN ({})", seqs.join(", "))
-            };
+            let skip = skip_own_rows(&mut sql, chunk, "seq");
             sql.push(&format!(
-                "SELECT DISTINCT h FROM object_values WHERE kind = {k} AND h IN ({}){skip}",
+                "SELECT DISTINCT h FROM object_values WHERE kind = {k} AND h IN ({}) {skip}",
                 list.join(", ")
             ));
             for r in sql.query().fetch_all(self.pool()).await.map_err(m)? {

@@ -290,6 +290,18 @@ impl TestNode {
             .bearer_auth(self.seed.token(username))
     }
 
+    /// The `/metrics` text (no credentials needed).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// Stop the server gracefully and wait for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
