@@ -1,6 +1,8 @@
-//! The correlation worker. A publish stores its objects and answers; the lookup of the values
-//! it published among objects the poster may not see, and the notices to their sources (see
-//! [`crate::search`]), run here, one job after another, on a task of the node's runtime.
+//! The correlation worker. A publish stores its objects and answers; what it tells others runs
+//! here, one job after another, on a task of the node's runtime: the notices to the sources of
+//! objects that feedback it published is about (see [`crate::feedback`]), and the lookup of the
+//! values it published among objects the poster may not see, with the notices to their sources
+//! (see [`crate::search`]).
 //!
 //! The queue is short ([`QUEUE`] publishes): a publish waits for room when the worker is that
 //! far behind, so a sustained stream of publishes pays for its correlation and nothing piles up
@@ -18,19 +20,36 @@ use uuid::Uuid;
 use crate::model::{Actor, Community, TlpLevel};
 use crate::search::ValueKind;
 use crate::service::Cairn;
+use crate::sharing::{Audience, Viewer};
 
 /// Publishes the worker may be behind before a publish waits for it.
 pub const QUEUE: usize = 8;
 
-/// The values one publish stored, to look up among objects the poster may not see.
+/// What one publish stored that others are told about.
 #[derive(Debug)]
-pub(crate) struct HiddenMatchJob {
+pub(crate) struct PublishJob {
     pub(crate) actor: Actor,
     pub(crate) community: Community,
     /// The organizations that are members of `community`.
     pub(crate) members: BTreeSet<Uuid>,
+    /// The poster, as a viewer of `community`.
+    pub(crate) viewer: Viewer,
     /// Each published value, with how and where this publish stored it.
     pub(crate) values: BTreeMap<(ValueKind, String), PublishedAt>,
+    /// The feedback objects it stored (sightings, opinions, notes about other objects).
+    pub(crate) feedback: Vec<PostedFeedback>,
+}
+
+/// A feedback object a publish stored, as its notices need it.
+#[derive(Debug)]
+pub(crate) struct PostedFeedback {
+    pub(crate) object_id: String,
+    pub(crate) object_type: String,
+    /// The objects it is about.
+    pub(crate) refs: Vec<String>,
+    pub(crate) tlp: TlpLevel,
+    pub(crate) audience: Audience,
+    pub(crate) anonymous: bool,
 }
 
 /// The TLP levels a publish stored a value at, and its store rows that hold the value.
@@ -42,7 +61,7 @@ pub(crate) struct PublishedAt {
 
 #[derive(Debug)]
 enum Work {
-    Notify(Box<HiddenMatchJob>),
+    Notify(Box<PublishJob>),
     Settle(oneshot::Sender<()>),
 }
 
@@ -77,17 +96,17 @@ pub struct CorrelationProgress {
 
 impl Correlator {
     /// Queue a job; run it here when there is no worker to take it.
-    pub(crate) async fn submit(&self, cairn: &Cairn, job: HiddenMatchJob) {
+    pub(crate) async fn submit(&self, cairn: &Cairn, job: PublishJob) {
         self.counts.submitted.fetch_add(1, Ordering::Release);
         let Some(queue) = self.queue(cairn) else {
-            cairn.run_hidden_match_job(job).await;
+            cairn.run_publish_job(job).await;
             return self.counts.finish();
         };
         if let Err(mpsc::error::SendError(Work::Notify(job))) =
             queue.send(Work::Notify(Box::new(job))).await
         {
             tracing::warn!("the correlation worker has stopped; correlating in the publish");
-            cairn.run_hidden_match_job(*job).await;
+            cairn.run_publish_job(*job).await;
             self.counts.finish();
         }
     }
@@ -121,7 +140,7 @@ async fn run(cairn: Cairn, mut receiver: mpsc::Receiver<Work>, counts: Arc<Count
     while let Some(work) = receiver.recv().await {
         match work {
             Work::Notify(job) => {
-                cairn.run_hidden_match_job(*job).await;
+                cairn.run_publish_job(*job).await;
                 counts.finish();
             }
             Work::Settle(done) => {

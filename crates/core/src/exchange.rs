@@ -186,7 +186,18 @@ fn check_all(
 
 /// Objects per chunk of a pipelined publish, and the smallest envelope that is pipelined.
 const PIPELINE_CHUNK: usize = 125;
+/// The first chunk is smaller, so the store starts writing sooner.
+const PIPELINE_FIRST: usize = 40;
 const PIPELINE_MIN: usize = 200;
+
+/// Threads that check the chunks of a pipelined publish: two where there are two cores, so
+/// checking (signing most of all) keeps ahead of the store's writer.
+fn checking_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 2)
+}
 
 /// What the store-dependent checks need, for one share.
 pub(crate) struct ShareContext {
@@ -440,50 +451,74 @@ impl Cairn {
         let (ctx, objects, refusals, signers) =
             self.share_start(actor, access, objects, options).await?;
         let total = objects.len();
-        let (sender, receiver) = futures::channel::mpsc::unbounded::<Vec<PureChecked>>();
         let anonymous_share = options.anonymous;
-        let checker = std::thread::Builder::new()
-            .name("cairn-check".into())
-            .spawn(move || {
-                let mut rest = objects.into_iter().peekable();
-                while rest.peek().is_some() {
-                    let chunk: Vec<PureChecked> = rest
-                        .by_ref()
-                        .take(PIPELINE_CHUNK)
-                        .map(|o| check_pure(o, anonymous_share, &signers))
-                        .collect();
-                    if sender.unbounded_send(chunk).is_err() {
-                        return;
+        // Chunks go round-robin to the checking threads, and are taken back in their order.
+        let threads = checking_threads();
+        let mut work: Vec<Vec<Vec<RawStixObject>>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut rest = objects.into_iter().peekable();
+        let mut k = 0;
+        while rest.peek().is_some() {
+            let size = if k == 0 {
+                PIPELINE_FIRST
+            } else {
+                PIPELINE_CHUNK
+            };
+            work[k % threads].push(rest.by_ref().take(size).collect());
+            k += 1;
+        }
+        let signers = std::sync::Arc::new(signers);
+        let mut receivers = Vec::with_capacity(threads);
+        let mut checkers = Vec::with_capacity(threads);
+        for chunks in work {
+            let (sender, receiver) = futures::channel::mpsc::unbounded::<Vec<PureChecked>>();
+            let signers = std::sync::Arc::clone(&signers);
+            let checker = std::thread::Builder::new()
+                .name("cairn-check".into())
+                .spawn(move || {
+                    for chunk in chunks {
+                        let checked: Vec<PureChecked> = chunk
+                            .into_iter()
+                            .map(|o| check_pure(o, anonymous_share, &signers))
+                            .collect();
+                        if sender.unbounded_send(checked).is_err() {
+                            return;
+                        }
                     }
-                }
-            })
-            .map_err(|e| CoreError::Internal(format!("starting a checking thread: {e}")))?;
+                })
+                .map_err(|e| CoreError::Internal(format!("starting a checking thread: {e}")))?;
+            receivers.push(receiver);
+            checkers.push(checker);
+        }
         let progress = std::sync::Mutex::new((ShareReport { results: refusals }, Vec::new()));
         let progress_ref = &progress;
         let chunks = futures::stream::unfold(
-            (receiver, ctx, 0usize),
-            move |(mut receiver, mut ctx, mut i)| async move {
-                let Some(chunk) = receiver.next().await else {
-                    // The checking thread sends every object; fewer means it failed.
-                    return (i < total).then(|| {
-                        (
-                            Err(StoreError::Internal(format!(
-                                "the checking thread stopped after {i} of {total} objects"
-                            ))),
-                            (receiver, ctx, total),
-                        )
-                    });
+            (receivers, ctx, 0usize, 0usize),
+            move |(mut receivers, mut ctx, mut i, k)| async move {
+                if i >= total {
+                    return None;
+                }
+                let n = receivers.len();
+                let Some(chunk) = receivers[k % n].next().await else {
+                    // The checking threads send every object; fewer means one failed.
+                    return Some((
+                        Err(StoreError::Internal(format!(
+                            "a checking thread stopped after {i} of {total} objects"
+                        ))),
+                        (receivers, ctx, total, k),
+                    ));
                 };
                 let mut out = Vec::with_capacity(chunk.len());
                 for checked in chunk {
                     let outcome = match self.check_in_community(access, &mut ctx, i, checked).await
                     {
                         Ok(outcome) => outcome,
-                        Err(CoreError::Store(e)) => return Some((Err(e), (receiver, ctx, total))),
+                        Err(CoreError::Store(e)) => {
+                            return Some((Err(e), (receivers, ctx, total, k)))
+                        }
                         Err(e) => {
                             return Some((
                                 Err(StoreError::Internal(e.to_string())),
-                                (receiver, ctx, total),
+                                (receivers, ctx, total, k),
                             ))
                         }
                     };
@@ -492,7 +527,7 @@ impl Cairn {
                     let (report, slots) = &mut *guard;
                     out.extend(report_checked(report, slots, outcome));
                 }
-                Some((Ok(out), (receiver, ctx, i)))
+                Some((Ok(out), (receivers, ctx, i, k + 1)))
             },
         );
         let written = self
@@ -503,8 +538,10 @@ impl Cairn {
                 Box::new(|batch: &[NewObjectVersion]| share_audit(actor, access, options, batch)),
             )
             .await;
-        // The thread has ended or ends now: its receiver is gone.
-        let _ = checker.join();
+        // The threads have ended or end now: their receivers are gone.
+        for checker in checkers {
+            let _ = checker.join();
+        }
         let (batch, outcomes) = written?;
         let (mut report, slots) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
         self.after_share(actor, access, &batch, &outcomes).await;
@@ -523,8 +560,8 @@ impl Cairn {
     ) {
         let stored = stored_with_seq(batch, outcomes);
         if !stored.is_empty() {
-            self.notify_posted_feedback(actor, access, &stored).await;
-            self.notify_hidden_matches(actor, access, &stored).await;
+            self.notify_after_publish(actor, access, &stored, true)
+                .await;
         }
     }
 
@@ -780,7 +817,9 @@ impl Cairn {
             .await?;
         let stored = stored_with_seq(&batch, &outcomes);
         if !stored.is_empty() {
-            self.notify_hidden_matches(actor, access, &stored).await;
+            // Feedback built here notifies its source through `notify` already.
+            self.notify_after_publish(actor, access, &stored, false)
+                .await;
         }
         if let Some(o) = outcomes
             .iter()

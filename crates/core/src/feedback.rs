@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::correlator::{PostedFeedback, PublishJob};
 use crate::documents::{mark, stix_now, stix_time};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::Access;
@@ -1197,39 +1198,44 @@ impl Cairn {
 /// Feedback objects of one publish, and objects they are about, looked up for notices, at most.
 pub const MAX_POSTED_FEEDBACK_NOTICED: usize = 1_000;
 
+/// The feedback objects among versions just stored (at most [`MAX_POSTED_FEEDBACK_NOTICED`]),
+/// for [`Cairn::notify_posted_feedback`].
+pub(crate) fn posted_feedback(stored: &[(&NewObjectVersion, i64)]) -> Vec<PostedFeedback> {
+    stored
+        .iter()
+        .map(|(v, _)| *v)
+        .filter(|v| !v.refs.is_empty() && feedback_kind(&v.object_type).is_some())
+        .take(MAX_POSTED_FEEDBACK_NOTICED)
+        .map(|v| PostedFeedback {
+            object_id: v.object_id.clone(),
+            object_type: v.object_type.clone(),
+            refs: v.refs.clone(),
+            tlp: v.tlp,
+            audience: v.audience.clone().unwrap_or_default(),
+            anonymous: v.anonymous,
+        })
+        .collect()
+}
+
 impl Cairn {
     /// Feedback published as STIX objects (a sighting, opinion or note posted over TAXII or the
     /// objects endpoint, imported or pulled) notifies the sources of the objects it is about,
     /// as feedback given through the feedback endpoints does: each admin and analyst of the
     /// source that the rule lets see the feedback object, never the poster's own organization,
     /// and only about objects the poster may see. An anonymous share names no organization.
-    /// Failures are logged: the publish itself has succeeded.
-    pub(crate) async fn notify_posted_feedback(
-        &self,
-        actor: &Actor,
-        access: &Access,
-        stored: &[(&NewObjectVersion, i64)],
-    ) {
-        if let Err(e) = self.try_notify_posted_feedback(actor, access, stored).await {
-            tracing::error!(error = %e, community = %access.community.slug, "feedback notices failed");
-        }
-    }
-
-    async fn try_notify_posted_feedback(
-        &self,
-        actor: &Actor,
-        access: &Access,
-        stored: &[(&NewObjectVersion, i64)],
-    ) -> CoreResult<()> {
-        let Some(poster_org) = actor.org_id else {
+    /// Runs on the correlation worker (see [`crate::correlator`]).
+    pub(crate) async fn notify_posted_feedback(&self, job: &PublishJob) -> CoreResult<()> {
+        let Some(poster_org) = job.actor.org_id else {
             return Ok(());
         };
-        let items: Vec<&NewObjectVersion> = stored
-            .iter()
-            .map(|(v, _)| *v)
-            .filter(|v| !v.refs.is_empty() && feedback_kind(&v.object_type).is_some())
-            .take(MAX_POSTED_FEEDBACK_NOTICED)
-            .collect();
+        let PublishJob {
+            actor,
+            community,
+            members,
+            viewer,
+            feedback: items,
+            ..
+        } = job;
         if items.is_empty() {
             return Ok(());
         }
@@ -1249,24 +1255,22 @@ impl Cairn {
         };
         let sources: HashMap<String, Uuid> = self
             .store()
-            .objects(&access.viewer, access.community.id, &q)
+            .objects(viewer, community.id, &q)
             .await?
             .into_iter()
             .map(|o| (o.object_id, o.source_org))
             .collect();
-        let members: HashSet<Uuid> = access.memberships.iter().map(|m| m.org_id).collect();
         let mut desks: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut poster_name: Option<Value> = None;
         let mut notify = Vec::new();
         let mut told = HashSet::new();
         let now = ts::now();
         for v in items {
-            let audience = v.audience.clone().unwrap_or_default();
             let facts = VersionFacts {
                 source_org: poster_org,
                 tlp: v.tlp,
-                audience_orgs: &audience.organizations,
-                audience_users: &audience.users,
+                audience_orgs: &v.audience.organizations,
+                audience_users: &v.audience.users,
             };
             let from = if v.anonymous {
                 Value::Null
@@ -1302,7 +1306,7 @@ impl Cairn {
                         user: Some(user),
                         org: Some(source),
                         member: members.contains(&source),
-                        public_feed: access.community.public_feed,
+                        public_feed: community.public_feed,
                     };
                     if !entitled(&viewer, &facts) || !told.insert((user, target, &v.object_id)) {
                         continue;
@@ -1310,11 +1314,11 @@ impl Cairn {
                     notify.push(Notification {
                         id: Uuid::new_v4(),
                         user_id: user,
-                        community_id: Some(access.community.id),
+                        community_id: Some(community.id),
                         object_id: Some(target.clone()),
                         kind: "feedback".into(),
                         body: json!({
-                            "community": access.community.slug,
+                            "community": community.slug,
                             "feedback": feedback_kind(&v.object_type),
                             "item": v.object_id,
                             "organization": from,
@@ -1330,10 +1334,10 @@ impl Cairn {
             return Ok(());
         }
         // Readable by the poster's organization and the operator, like the share itself.
-        let audit = AuditEvent::new(actor, "feedback.notify", "community", access.community.id)
+        let audit = AuditEvent::new(actor, "feedback.notify", "community", community.id)
             .org(Some(poster_org))
             .details(json!({
-                "community": access.community.slug,
+                "community": community.slug,
                 "notices": notify.len(),
             }));
         self.store().record_notifications(&notify, audit).await?;

@@ -36,7 +36,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::correlator::{HiddenMatchJob, PublishedAt};
+use crate::correlator::{PublishJob, PublishedAt};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::Access;
 use crate::model::*;
@@ -681,15 +681,18 @@ impl Cairn {
     /// After a publish: tell the sources of objects the poster may not see, that hold a value
     /// just published, that the value now also appears at this TLP level in this community.
     /// The poster learns nothing of it; the notice names neither the poster nor the new object.
+    /// With `feedback`, also tell the sources of objects that feedback just published is about
+    /// (see [`Cairn::notify_posted_feedback`]).
     ///
-    /// The lookup and the notices run after the publish has answered, on the correlation
+    /// The lookups and the notices run after the publish has answered, on the correlation
     /// worker (see [`crate::correlator`]); a publish waits only when the worker is more than a
-    /// few publishes behind. Failures are logged: the publish itself has succeeded.
-    pub(crate) async fn notify_hidden_matches(
+    /// few publishes behind.
+    pub(crate) async fn notify_after_publish(
         &self,
         actor: &Actor,
         access: &Access,
         stored: &[(&NewObjectVersion, i64)],
+        feedback: bool,
     ) {
         if actor.org_id.is_none() {
             return;
@@ -702,32 +705,47 @@ impl Cairn {
                 at.seqs.push(*seq);
             }
         }
-        if values.is_empty() {
+        let feedback = if feedback {
+            crate::feedback::posted_feedback(stored)
+        } else {
+            Vec::new()
+        };
+        if values.is_empty() && feedback.is_empty() {
             return;
         }
-        let job = HiddenMatchJob {
+        let job = PublishJob {
             actor: actor.clone(),
             community: access.community.clone(),
             members: access.memberships.iter().map(|m| m.org_id).collect(),
+            viewer: access.viewer.clone(),
             values,
+            feedback,
         };
         self.correlator().submit(self, job).await;
     }
 
-    /// Run one job of the correlation worker (or, when there is no worker, of the publish).
-    pub(crate) async fn run_hidden_match_job(&self, job: HiddenMatchJob) {
+    /// Run one job of the correlation worker (or, when there is no worker, of the publish):
+    /// feedback notices, then hidden matches. Failures are logged: the publish has succeeded.
+    pub(crate) async fn run_publish_job(&self, job: PublishJob) {
+        if let Err(e) = self.notify_posted_feedback(&job).await {
+            tracing::error!(error = %e, community = %job.community.slug, "feedback notices failed");
+        }
         if let Err(e) = self.try_notify_hidden_matches(&job).await {
             tracing::error!(error = %e, community = %job.community.slug, "correlation notices failed");
         }
     }
 
-    async fn try_notify_hidden_matches(&self, job: &HiddenMatchJob) -> CoreResult<()> {
-        let HiddenMatchJob {
+    async fn try_notify_hidden_matches(&self, job: &PublishJob) -> CoreResult<()> {
+        let PublishJob {
             actor,
             community,
             members,
             values: published,
+            ..
         } = job;
+        if published.is_empty() {
+            return Ok(());
+        }
         let Some(poster_org) = actor.org_id else {
             return Ok(());
         };

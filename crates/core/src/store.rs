@@ -53,6 +53,10 @@ pub struct TokenOwner {
     pub org: Organization,
 }
 
+/// Makes the audit entry of a streamed share from every version received (see
+/// [`Store::share_stream`]).
+pub type ShareAudit<'a> = Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>;
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
@@ -155,7 +159,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &'a self,
         community: Uuid,
         chunks: futures::stream::BoxStream<'a, StoreResult<Vec<NewObjectVersion>>>,
-        audit: Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>,
+        audit: ShareAudit<'a>,
     ) -> StoreResult<(Vec<NewObjectVersion>, Vec<PutOutcome>)>;
     /// Store every version of `batch` or none (if any would not be stored, nothing is written
     /// and the outcomes say why), together with `notify` and `audit`, in one transaction.

@@ -75,7 +75,7 @@ impl Metrics {
         out.push_str("# HELP cairn_store_up Whether the store answered the last probe.\n");
         out.push_str("# TYPE cairn_store_up gauge\n");
         out.push_str(&format!("cairn_store_up {}\n", u8::from(store_up)));
-        out.push_str("# HELP cairn_correlation_jobs_submitted_total Publishes whose values were queued for correlation with hidden objects.\n");
+        out.push_str("# HELP cairn_correlation_jobs_submitted_total Publishes queued for the correlation worker (hidden-match lookups, notices of feedback published as STIX).\n");
         out.push_str("# TYPE cairn_correlation_jobs_submitted_total counter\n");
         out.push_str(&format!(
             "cairn_correlation_jobs_submitted_total {}\n",

@@ -1,7 +1,8 @@
 //! # cairn-store: where the core's decisions are remembered
 //!
 //! One implementation of [`cairn_core::Store`] over sqlx, on **SQLite** (embedded, the default)
-//! and **PostgreSQL** (larger deployments), chosen from the URL scheme. Both engines run the same
+//! and **PostgreSQL** (larger deployments), chosen from the URL scheme; on SQLite, shares are
+//! written through SQLite's own API by the bulk writer (`bulk`). Both engines run the same
 //! SQL (numbered `$n` parameters, portable types: text, big integers, blobs); where they differ,
 //! [`migrations`] holds one script per engine. Migrations are embedded and append-only.
 //!
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod anonymity;
+mod bulk;
 mod feedback;
 pub mod migrations;
 mod objects;
@@ -17,5 +19,6 @@ mod release;
 mod rows;
 mod search;
 mod sql;
+mod versions;
 
 pub use sql::{connect, SqlStore, StoreOptions};

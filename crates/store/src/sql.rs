@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows;
+use crate::versions::{self, Known};
 
 type R<T> = Result<T, StoreError>;
 pub(crate) type Tx = Transaction<'static, Any>;
@@ -39,18 +40,6 @@ const READER_CACHE_KIB: u32 = 24 * 1024;
 const WRITER_CACHE_KIB: u32 = 24 * 1024;
 /// Audience rows per statement (four parameters each).
 const SQL_BATCH_AUDIENCE: usize = 64;
-
-/// A version already stored (or stored earlier in the same batch).
-struct Known {
-    version: String,
-    version_key: String,
-    source_org: Uuid,
-    revoked: bool,
-    raw: String,
-    /// Added by the batch being stored (not read from the store).
-    added: bool,
-    anonymous: bool,
-}
 
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
@@ -75,36 +64,66 @@ pub struct SqlStore {
     /// Write transactions (one connection on SQLite; the pool on PostgreSQL).
     writer: AnyPool,
     engine: Engine,
+    /// On SQLite (a file), where shares are written (see `crate::bulk`).
+    bulk: Option<crate::bulk::BulkWriter>,
     /// Held while the store is in use; the SQLite checkpointer stops when the last is dropped.
     _alive: Arc<()>,
 }
 
 /// How often the SQLite checkpointer moves committed pages from the write-ahead log into the
 /// database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Frames in the write-ahead log (4 KiB pages, so 64 MiB) past which the checkpointer waits
+/// for readers so that the log can start again from its beginning.
+pub(crate) const WAL_RESTART_FRAMES: i64 = 16_384;
+/// Frames past which a committing connection checkpoints itself: a safety net, four times the
+/// checkpointer's limit, that a running checkpointer keeps the log well below.
+pub(crate) const WAL_AUTOCHECKPOINT_FRAMES: i64 = 4 * WAL_RESTART_FRAMES;
 
 /// Move the write-ahead log into the database file off the request path. Without this, the
 /// commit that fills the log past SQLite's threshold (1,000 pages by default) copies the log and
 /// syncs the file itself: at a million objects, every commit of a 1,000-object envelope did, and
-/// spent three quarters of its time there. A PASSIVE checkpoint never blocks readers or writers;
-/// pages written again between two runs are copied once.
-fn spawn_checkpointer(pool: AnyPool, alive: std::sync::Weak<()>) {
+/// spent three quarters of its time there; with a higher threshold, one commit in ten stalled
+/// for 70–110 ms instead. A PASSIVE checkpoint never blocks readers or writers; pages written
+/// again between two runs are copied once. It cannot restart the log while readers use it,
+/// though, and under a steady stream of publishes and reads the log would grow without end:
+/// once it holds [`WAL_RESTART_FRAMES`], a RESTART checkpoint (nearly everything copied
+/// already) waits for the readers, so that the next commit writes from the log's beginning.
+fn spawn_checkpointer(
+    pool: AnyPool,
+    alive: std::sync::Weak<()>,
+    committed: Arc<tokio::sync::Notify>,
+) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut mode = "PASSIVE";
         loop {
-            tick.tick().await;
+            // Right after a share commits (the log is fully copied before the next one begins,
+            // so that one can write from the log's beginning), or every so often.
+            let _ = tokio::time::timeout(CHECKPOINT_EVERY, committed.notified()).await;
             if alive.upgrade().is_none() || pool.is_closed() {
                 return;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
+            match sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
+                .fetch_one(&pool)
                 .await
             {
-                if pool.is_closed() {
-                    return;
+                Ok(row) => {
+                    // (busy, frames in the log, frames checkpointed); the log is empty after
+                    // a restart until the next commit.
+                    let frames = rows::int(&row, "log").unwrap_or(0);
+                    mode = if mode == "PASSIVE" && frames >= WAL_RESTART_FRAMES {
+                        "RESTART"
+                    } else {
+                        "PASSIVE"
+                    };
                 }
-                tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    mode = "PASSIVE";
+                    tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+                }
             }
         }
     });
@@ -162,6 +181,14 @@ fn prepare_sqlite_url(url: &str) -> R<String> {
     Ok(out)
 }
 
+/// The file of a SQLite URL as [`prepare_sqlite_url`] writes it; `None` for a database in
+/// memory (which only the connections of one pool share).
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (path != ":memory:" && !query.contains("mode=memory")).then(|| path.to_string())
+}
+
 /// A pool of connections to the store, set up for its engine.
 async fn open_pool(
     engine: Engine,
@@ -186,9 +213,13 @@ async fn open_pool(
                     conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
                         .await?;
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    // The checkpointer below keeps the log short; a commit checkpoints only if
-                    // it falls behind by 64 MiB, and the log file is cut back to that size.
-                    conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                    // The checkpointer keeps the log short (`spawn_checkpointer`); a commit
+                    // checkpoints only if it falls far behind, and the log file is cut back to
+                    // 64 MiB when it starts again.
+                    conn.execute(
+                        format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_FRAMES}").as_str(),
+                    )
+                    .await?;
                     conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                 } else {
                     // Plan each statement with its parameters and the table's current size: a
@@ -239,15 +270,54 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     crate::migrations::migrate(&mut conn, engine).await?;
     drop(conn);
     let alive = Arc::new(());
+    let committed = Arc::new(tokio::sync::Notify::new());
+    let bulk = match sqlite_file(&url) {
+        Some(path) if engine == Engine::Sqlite => Some(crate::bulk::BulkWriter::open(
+            &path,
+            WRITER_CACHE_KIB,
+            Arc::clone(&committed),
+        )?),
+        _ => None,
+    };
     if engine == Engine::Sqlite {
-        spawn_checkpointer(pool.clone(), Arc::downgrade(&alive));
+        spawn_checkpointer(pool.clone(), Arc::downgrade(&alive), committed);
     }
     Ok(SqlStore {
         pool,
         writer,
         engine,
+        bulk,
         _alive: alive,
     })
+}
+
+/// Append an audit entry (its values in the order of [`AuditEntry`]'s fields).
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, actor_user, actor_org, actor_label, action, object_type, object_id, object_org, outcome, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+/// Drop TAXII statuses created before a time; store one.
+pub(crate) const STATUS_DELETE_OLD: &str = "DELETE FROM taxii_status WHERE created_at < $1";
+pub(crate) const STATUS_INSERT: &str = "INSERT INTO taxii_status (id, community_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)";
+/// Move the audit chain's head to the entry just appended.
+pub(crate) const AUDIT_HEAD_UPDATE: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+
+/// The audit entry that follows the chain's head (`seq`, `hash`), with its hash.
+pub(crate) fn next_audit_entry(head_seq: i64, head_hash: String, event: AuditEvent) -> AuditEntry {
+    let mut entry = AuditEntry {
+        seq: head_seq + 1,
+        at: ts::now(),
+        actor_user: event.actor_user,
+        actor_org: event.actor_org,
+        actor_label: event.actor_label,
+        action: event.action,
+        object_type: event.object_type,
+        object_id: event.object_id,
+        object_org: event.object_org,
+        outcome: event.outcome,
+        details: event.details.to_string(),
+        prev_hash: head_hash,
+        hash: String::new(),
+    };
+    entry.hash = entry_hash(&entry);
+    entry
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -319,43 +389,25 @@ impl SqlStore {
             .fetch_one(&mut **tx)
             .await
             .map_err(m)?;
-        let mut entry = AuditEntry {
-            seq: rows::int(&head, "seq")? + 1,
-            at: ts::now(),
-            actor_user: event.actor_user,
-            actor_org: event.actor_org,
-            actor_label: event.actor_label,
-            action: event.action,
-            object_type: event.object_type,
-            object_id: event.object_id,
-            object_org: event.object_org,
-            outcome: event.outcome,
-            details: event.details.to_string(),
-            prev_hash: rows::text(&head, "hash")?,
-            hash: String::new(),
-        };
-        entry.hash = entry_hash(&entry);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor_user, actor_org, actor_label, action, object_type, object_id, object_org, outcome, details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(entry.seq)
-        .bind(ts::format(entry.at))
-        .bind(uid(entry.actor_user))
-        .bind(uid(entry.actor_org))
-        .bind(entry.actor_label.clone())
-        .bind(entry.action.clone())
-        .bind(entry.object_type.clone())
-        .bind(entry.object_id.clone())
-        .bind(uid(entry.object_org))
-        .bind(entry.outcome.as_str())
-        .bind(entry.details.clone())
-        .bind(entry.prev_hash.clone())
-        .bind(entry.hash.clone())
-        .execute(&mut **tx)
-        .await
-        .map_err(m)?;
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        let entry = next_audit_entry(rows::int(&head, "seq")?, rows::text(&head, "hash")?, event);
+        sqlx::query(AUDIT_INSERT)
+            .bind(entry.seq)
+            .bind(ts::format(entry.at))
+            .bind(uid(entry.actor_user))
+            .bind(uid(entry.actor_org))
+            .bind(entry.actor_label.clone())
+            .bind(entry.action.clone())
+            .bind(entry.object_type.clone())
+            .bind(entry.object_id.clone())
+            .bind(uid(entry.object_org))
+            .bind(entry.outcome.as_str())
+            .bind(entry.details.clone())
+            .bind(entry.prev_hash.clone())
+            .bind(entry.hash.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(m)?;
+        sqlx::query(AUDIT_HEAD_UPDATE)
             .bind(entry.seq)
             .bind(entry.hash.clone())
             .execute(&mut **tx)
@@ -414,12 +466,7 @@ impl SqlStore {
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(m)?;
-        let mut next_added = ts::now();
-        if let Some(last) = rows::opt_at(&last, "last")? {
-            if last >= next_added {
-                next_added = last + time::Duration::microseconds(1);
-            }
-        }
+        let next_added = versions::first_date_added(rows::opt_at(&last, "last")?);
         // What is stored already for these ids, in a few queries rather than one per object.
         let mut known: HashMap<String, Vec<Known>> = HashMap::new();
         let ids: Vec<String> = batch
@@ -438,7 +485,8 @@ impl SqlStore {
             let cp = sql.text(c.clone());
             let list: Vec<String> = chunk.iter().map(|id| sql.text(id.clone())).collect();
             sql.push(&format!(
-                "SELECT object_id, version, version_key, source_org, revoked, raw, anonymous FROM stix_objects WHERE community_id = {cp} AND object_id IN ({})",
+                "SELECT {} FROM stix_objects WHERE community_id = {cp} AND object_id IN ({})",
+                versions::KNOWN_COLUMNS,
                 list.join(", ")
             ));
             for r in sql.query().fetch_all(&mut **tx).await.map_err(m)? {
@@ -456,127 +504,25 @@ impl SqlStore {
                     });
             }
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut stored_at = Vec::new();
-        let mut rows_to_insert: Vec<(&NewObjectVersion, String, String, OffsetDateTime)> =
-            Vec::new();
-        for obj in batch {
-            let versions = known.entry(obj.object_id.clone()).or_default();
-            if versions
-                .first()
-                .is_some_and(|k| k.source_org != obj.source_org)
-            {
-                outcomes.push(PutOutcome::Refused(format!(
-                    "{} was published by another organization; only its creator may add versions (publish a new id with a derived-from relationship instead)",
-                    obj.object_id
-                )));
-                continue;
-            }
-            if versions
-                .first()
-                .is_some_and(|k| k.anonymous != obj.anonymous)
-            {
-                outcomes.push(PutOutcome::Refused(format!(
-                    "{} was first published {}; its versions keep that (publish {})",
-                    obj.object_id,
-                    if obj.anonymous {
-                        "under your name"
-                    } else {
-                        "anonymously"
-                    },
-                    if obj.anonymous {
-                        "without `anonymous`"
-                    } else {
-                        "with `anonymous`"
-                    },
-                )));
-                continue;
-            }
-            let date_added = next_added;
-            let (version, version_key) = match (&obj.version, &obj.version_key) {
-                (Some(v), Some(k)) => (v.clone(), k.clone()),
-                _ => {
-                    // Objects without a version (SCOs): the same content again is a duplicate.
-                    if let Some(same) = versions.iter().find(|k| k.raw == obj.raw) {
-                        outcomes.push(PutOutcome::Duplicate {
-                            version: same.version.clone(),
-                        });
-                        continue;
-                    }
-                    (
-                        ts::format(date_added),
-                        cairn_core::sharing::version_key_of(date_added),
-                    )
-                }
-            };
-            if let Some(existing) = versions.iter().find(|k| k.version_key == version_key) {
-                if existing.raw == obj.raw {
-                    outcomes.push(PutOutcome::Duplicate { version });
-                } else {
-                    outcomes.push(PutOutcome::Refused(format!(
-                        "{} version {version} is already stored with different content; a changed object needs a later `modified`",
-                        obj.object_id
-                    )));
-                }
-                continue;
-            }
-            if let Some(revoked) = versions
-                .iter()
-                .find(|k| k.revoked && k.version_key < version_key)
-            {
-                outcomes.push(PutOutcome::Refused(format!(
-                    "{} was revoked in version {}; revocation is permanent, so no later version is accepted",
-                    obj.object_id, revoked.version
-                )));
-                continue;
-            }
-            versions.push(Known {
-                version: version.clone(),
-                version_key: version_key.clone(),
-                source_org: obj.source_org,
-                revoked: obj.revoked,
-                raw: obj.raw.clone(),
-                added: true,
-                anonymous: obj.anonymous,
-            });
-            // The row's seq is filled in once the row is written.
-            stored_at.push(outcomes.len());
-            outcomes.push(PutOutcome::Stored {
-                date_added,
-                version: version.clone(),
-                seq: 0,
-            });
-            rows_to_insert.push((obj, version, version_key, date_added));
-            next_added = date_added + time::Duration::microseconds(1);
+        let mut plan = versions::plan(batch, &mut known, next_added);
+        if plan.rows.is_empty() {
+            return Ok((plan.outcomes, 0));
         }
-        if rows_to_insert.is_empty() {
-            return Ok((outcomes, 0));
-        }
-        // The latest key of every object written to, over what was stored and what is added.
-        let latest: HashMap<&str, &str> = rows_to_insert
-            .iter()
-            .map(|(obj, ..)| {
-                let newest = known
-                    .get(&obj.object_id)
-                    .and_then(|v| v.iter().map(|k| k.version_key.as_str()).max())
-                    .unwrap_or_default();
-                (obj.object_id.as_str(), newest)
-            })
-            .collect();
         // The store sequence number of each new row, for its index.
-        let mut seqs: HashMap<(String, String), i64> = HashMap::with_capacity(rows_to_insert.len());
-        for chunk in rows_to_insert.chunks(SQL_BATCH_ROWS) {
+        let mut seqs: HashMap<(String, String), i64> = HashMap::with_capacity(plan.rows.len());
+        for chunk in plan.rows.chunks(SQL_BATCH_ROWS) {
             let mut sql = crate::objects::Sql::in_order(engine);
             let mut values = Vec::with_capacity(chunk.len());
-            for (obj, version, version_key, date_added) in chunk {
+            for row in chunk {
+                let obj = row.obj;
                 let cols = [
                     sql.text(c.clone()),
                     sql.text(obj.object_id.clone()),
                     sql.text(obj.object_type.clone()),
                     sql.text(obj.spec_version.clone()),
-                    sql.text(version.clone()),
-                    sql.text(version_key.clone()),
-                    sql.text(ts::format(*date_added)),
+                    sql.text(row.version.clone()),
+                    sql.text(row.version_key.clone()),
+                    sql.text(ts::format(row.date_added)),
                     sql.text(obj.source_org.to_string()),
                     match obj.source_user {
                         Some(u) => sql.text(u.to_string()),
@@ -585,13 +531,7 @@ impl SqlStore {
                     sql.text(obj.tlp.as_str()),
                     sql.int(i64::from(obj.revoked)),
                     sql.text(obj.raw.clone()),
-                    sql.int(i64::from(
-                        latest
-                            .get(obj.object_id.as_str())
-                            .copied()
-                            .unwrap_or_default()
-                            > version_key.as_str(),
-                    )),
+                    sql.int(i64::from(row.superseded)),
                     match &obj.provenance {
                         Some(p) => sql.text(p.key_id.clone()),
                         None => "NULL".to_string(),
@@ -605,7 +545,8 @@ impl SqlStore {
                 values.push(format!("({})", cols.join(", ")));
             }
             sql.push(&format!(
-                "INSERT INTO stix_objects (community_id, object_id, object_type, spec_version, version, version_key, date_added, source_org, source_user, tlp, revoked, raw, superseded, key_id, signature, anonymous) VALUES {} RETURNING seq, object_id, version_key",
+                "INSERT INTO stix_objects ({}) VALUES {} RETURNING seq, object_id, version_key",
+                versions::ROW_COLUMNS,
                 values.join(", ")
             ));
             for r in sql.query().fetch_all(&mut **tx).await.map_err(m)? {
@@ -615,89 +556,53 @@ impl SqlStore {
                 );
             }
         }
-        let indexed: Vec<(&NewObjectVersion, String)> = rows_to_insert
+        let indexed: Vec<(&NewObjectVersion, String)> = plan
+            .rows
             .iter()
-            .filter(|(obj, ..)| !obj.refs.is_empty())
-            .map(|(obj, _, key, _)| (*obj, key.clone()))
+            .filter(|row| !row.obj.refs.is_empty())
+            .map(|row| (row.obj, row.version_key.clone()))
             .collect();
         crate::feedback::insert_refs(tx, engine, community, &indexed).await?;
-        let mut index_rows = Vec::with_capacity(rows_to_insert.len());
-        for ((obj, _, version_key, _), at) in rows_to_insert.iter().zip(&stored_at) {
+        let mut written = Vec::with_capacity(plan.rows.len());
+        for row in &plan.rows {
             let seq = seqs
-                .get(&(obj.object_id.clone(), version_key.clone()))
+                .get(&(row.obj.object_id.clone(), row.version_key.clone()))
                 .copied()
                 .ok_or_else(|| {
                     StoreError::Internal(format!(
-                        "no sequence number returned for {} {version_key}",
-                        obj.object_id
+                        "no sequence number returned for {} {}",
+                        row.obj.object_id, row.version_key
                     ))
                 })?;
-            if let Some(PutOutcome::Stored { seq: stored, .. }) = outcomes.get_mut(*at) {
-                *stored = seq;
-            }
-            index_rows.push(crate::search::IndexRow {
-                seq,
-                index: &obj.index,
-            });
+            written.push((row.slot, seq, row.obj));
         }
+        let index_rows: Vec<crate::search::IndexRow> = written
+            .iter()
+            .map(|(_, seq, obj)| crate::search::IndexRow {
+                seq: *seq,
+                index: &obj.index,
+            })
+            .collect();
         crate::search::insert_index(tx, engine, &index_rows).await?;
         // Versions stored before that a new one now follows.
-        let mut marked = HashSet::new();
-        for (obj, _, version_key, _) in &rows_to_insert {
-            let had_older = known
-                .get(&obj.object_id)
-                .is_some_and(|v| v.iter().any(|k| k.version_key < *version_key && !k.added));
-            if had_older && marked.insert(obj.object_id.as_str()) {
-                sqlx::query("UPDATE stix_objects SET superseded = 1 WHERE community_id = $1 AND object_id = $2 AND version_key < $3 AND superseded = 0")
-                    .bind(c.clone())
-                    .bind(obj.object_id.clone())
-                    .bind(latest.get(obj.object_id.as_str()).copied().unwrap_or_default().to_string())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(m)?;
-            }
+        for (object_id, newest) in &plan.supersede {
+            sqlx::query("UPDATE stix_objects SET superseded = 1 WHERE community_id = $1 AND object_id = $2 AND version_key < $3 AND superseded = 0")
+                .bind(c.clone())
+                .bind(object_id.to_string())
+                .bind(newest.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(m)?;
         }
-        // The audience of each object written to: that of its last version in the batch. It
-        // replaces the rows of versions stored before; a new object has none to delete.
-        let mut audiences: Vec<(&str, &cairn_core::sharing::Audience)> = Vec::new();
-        let mut slot: HashMap<&str, usize> = HashMap::new();
-        for (obj, ..) in &rows_to_insert {
-            if let Some(audience) = &obj.audience {
-                match slot.get(obj.object_id.as_str()) {
-                    Some(&i) => audiences[i].1 = audience,
-                    None => {
-                        slot.insert(obj.object_id.as_str(), audiences.len());
-                        audiences.push((obj.object_id.as_str(), audience));
-                    }
-                }
-            }
-        }
-        for (object_id, _) in &audiences {
-            let stored_before = known
-                .get(*object_id)
-                .is_some_and(|v| v.iter().any(|k| !k.added));
-            if stored_before {
-                sqlx::query(
-                    "DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2",
-                )
+        for object_id in &plan.audience_replaced {
+            sqlx::query("DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2")
                 .bind(c.clone())
                 .bind(object_id.to_string())
                 .execute(&mut **tx)
                 .await
                 .map_err(m)?;
-            }
         }
-        let entries: Vec<(&str, &str, Uuid)> = audiences
-            .iter()
-            .flat_map(|(object_id, audience)| {
-                audience
-                    .organizations
-                    .iter()
-                    .map(move |o| (*object_id, "org", *o))
-                    .chain(audience.users.iter().map(move |u| (*object_id, "user", *u)))
-            })
-            .collect();
-        for chunk in entries.chunks(SQL_BATCH_AUDIENCE) {
+        for chunk in plan.audience_rows.chunks(SQL_BATCH_AUDIENCE) {
             let mut sql = crate::objects::Sql::in_order(engine);
             let values: Vec<String> = chunk
                 .iter()
@@ -717,7 +622,11 @@ impl SqlStore {
             ));
             sql.query().execute(&mut **tx).await.map_err(m)?;
         }
-        Ok((outcomes, rows_to_insert.len()))
+        let stored = written.len();
+        for (slot, seq, _) in written {
+            plan.set_seq(slot, seq);
+        }
+        Ok((plan.outcomes, stored))
     }
 
     /// Insert a signing key into `table` (organizations' or communities' keys), its owner in
@@ -1404,6 +1313,13 @@ impl Store for SqlStore {
         batch: &[NewObjectVersion],
         audit: AuditEvent,
     ) -> R<Vec<PutOutcome>> {
+        if let Some(bulk) = &self.bulk {
+            let chunk = futures::stream::once(std::future::ready(Ok(batch.to_vec())));
+            let (_, outcomes) = bulk
+                .share_stream(community, Box::pin(chunk), Box::new(move |_| audit))
+                .await?;
+            return Ok(outcomes);
+        }
         let mut tx = self.begin_write().await?;
         let (outcomes, stored) = Self::put_versions(&mut tx, self.engine, community, batch).await?;
         if stored == 0 {
@@ -1420,9 +1336,12 @@ impl Store for SqlStore {
         &'a self,
         community: Uuid,
         mut chunks: futures::stream::BoxStream<'a, R<Vec<NewObjectVersion>>>,
-        audit: Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>,
+        audit: cairn_core::store::ShareAudit<'a>,
     ) -> R<(Vec<NewObjectVersion>, Vec<PutOutcome>)> {
         use futures::StreamExt as _;
+        if let Some(bulk) = &self.bulk {
+            return bulk.share_stream(community, chunks, audit).await;
+        }
         // The transaction (on SQLite, the write lock) starts with the first chunk.
         let mut tx = None;
         let mut batch = Vec::new();
@@ -1559,21 +1478,30 @@ impl Store for SqlStore {
     async fn put_status(&self, status: &TaxiiStatus) -> R<()> {
         // Statuses older than a week are dropped as new ones arrive (kept at least 24 h).
         let cutoff = ts::format(ts::now() - time::Duration::days(7));
-        sqlx::query("DELETE FROM taxii_status WHERE created_at < $1")
+        let row = [
+            status.id.to_string(),
+            status.community_id.to_string(),
+            status.user_id.to_string(),
+            ts::format(status.created_at),
+            status.body.to_string(),
+        ];
+        if let Some(bulk) = &self.bulk {
+            // Through the connection that writes shares, whose page cache another
+            // connection's commit would empty.
+            return bulk.put_status(cutoff, row).await;
+        }
+        let mut tx = self.begin_write_plain().await?;
+        sqlx::query(STATUS_DELETE_OLD)
             .bind(cutoff)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(m)?;
-        sqlx::query("INSERT INTO taxii_status (id, community_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)")
-            .bind(status.id.to_string())
-            .bind(status.community_id.to_string())
-            .bind(status.user_id.to_string())
-            .bind(ts::format(status.created_at))
-            .bind(status.body.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(m)?;
-        Ok(())
+        let mut insert = sqlx::query(STATUS_INSERT);
+        for value in row {
+            insert = insert.bind(value);
+        }
+        insert.execute(&mut *tx).await.map_err(m)?;
+        tx.commit().await.map_err(m)
     }
 
     async fn status(&self, id: Uuid) -> R<Option<TaxiiStatus>> {

@@ -579,7 +579,150 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
     assert!(old.is_err(), "the old table is dropped");
 }
 
+/// A version as the core hands it to the store, for tests that call the store directly.
+fn plain_version(id: &str, org: uuid::Uuid) -> cairn_core::sharing::NewObjectVersion {
+    let at = "2026-01-01T00:00:00.000Z";
+    let raw = serde_json::json!({"type": "malware", "spec_version": "2.1", "id": id,
+        "created": at, "modified": at, "name": "m", "is_family": false})
+    .to_string();
+    cairn_core::sharing::NewObjectVersion {
+        object_id: id.to_string(),
+        object_type: "malware".into(),
+        spec_version: "2.1".into(),
+        version: Some(at.into()),
+        version_key: Some(cairn_core::sharing::version_key_of(
+            cairn_core::ts::parse(at).unwrap(),
+        )),
+        source_org: org,
+        source_user: None,
+        tlp: TlpLevel::Green,
+        revoked: false,
+        raw,
+        audience: None,
+        provenance: None,
+        anonymous: false,
+        refs: Vec::new(),
+        index: Default::default(),
+    }
+}
+
+async fn stored_versions(store: &cairn_store::SqlStore) -> i64 {
+    use sqlx::Row as _;
+    sqlx::query("SELECT COUNT(*) AS n FROM stix_objects")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+}
+
+/// A share whose chunks fail part-way (a later chunk's check reads the store and fails) stores
+/// nothing of the chunks before, keeps no audit entry, and leaves the store writable.
+async fn a_failing_share_stream_stores_nothing(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    cairn_testkit::seed(&cairn).await;
+    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
+    let org = store
+        .organization_by_short_name("alpha")
+        .await
+        .unwrap()
+        .unwrap();
+    let entries = verify_chain(store.as_ref()).await.unwrap();
+    let first = vec![
+        plain_version("malware--0c000000-0000-4000-8000-000000000001", org.id),
+        plain_version("malware--0c000000-0000-4000-8000-000000000002", org.id),
+    ];
+    let chunks: Vec<Result<_, StoreError>> = vec![
+        Ok(first.clone()),
+        Err(StoreError::Unavailable(
+            "the check of the next chunk failed".into(),
+        )),
+    ];
+    let op = Actor::system("test");
+    let audit: cairn_core::store::ShareAudit =
+        Box::new(move |_| AuditEvent::new(&op, "objects.share", "community", community.id));
+    let err = store
+        .share_stream(community.id, Box::pin(futures::stream::iter(chunks)), audit)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("next chunk failed")),
+        "{err:?}"
+    );
+    assert_eq!(stored_versions(&store).await, 0);
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries);
+    // The same versions go in afterwards, with one audit entry.
+    let op = Actor::system("test");
+    let outcomes = store
+        .share_objects(
+            community.id,
+            &first,
+            AuditEvent::new(&op, "objects.share", "community", community.id),
+        )
+        .await
+        .unwrap();
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, cairn_core::sharing::PutOutcome::Stored { .. })));
+    assert_eq!(stored_versions(&store).await, 2);
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries + 1);
+}
+
+/// Shares and other writes running at once (on SQLite: the bulk writer's connection and the
+/// store's writer connection) all land, each with its audit entry, in one unbroken chain.
+async fn shares_and_other_writes_keep_one_chain(engine: Engine) {
+    let (cairn, store, _db) = service(engine).await;
+    cairn_testkit::seed(&cairn).await;
+    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
+    let org = store
+        .organization_by_short_name("alpha")
+        .await
+        .unwrap()
+        .unwrap();
+    let entries = verify_chain(store.as_ref()).await.unwrap();
+    let op = Actor::system("test");
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let store = store.clone();
+        let op = op.clone();
+        let cid = community.id;
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let batch: Vec<_> = (0..25u32)
+                    .map(|j| {
+                        plain_version(
+                            &format!("malware--0d000000-0000-4000-8000-{:06}{:06}", i, j),
+                            org.id,
+                        )
+                    })
+                    .collect();
+                let outcomes = store
+                    .share_objects(
+                        cid,
+                        &batch,
+                        AuditEvent::new(&op, "objects.share", "community", cid),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(outcomes.len(), 25);
+            } else {
+                store
+                    .append_audit(AuditEvent::new(&op, "test.write", "thing", i))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(stored_versions(&store).await, 10 * 25);
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries + 20);
+}
+
 both_engines!(
+    a_failing_share_stream_stores_nothing,
+    shares_and_other_writes_keep_one_chain,
     the_value_index_is_rekeyed_on_upgrade,
     migrations_are_idempotent,
     organizations_round_trip_with_keys,
