@@ -504,6 +504,6 @@ pub struct TaxiiStatus {
     pub community_id: Uuid,
     pub user_id: Uuid,
     pub created_at: OffsetDateTime,
-    /// The status resource as served.
-    pub body: serde_json::Value,
+    /// The status resource as served (JSON text).
+    pub body: String,
 }

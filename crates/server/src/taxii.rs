@@ -763,21 +763,18 @@ pub async fn post_objects(
             other => other.into(),
         })?;
     let status_id = Uuid::new_v4();
-    let status = status_body(status_id, &requested, &report);
     let user_id = actor
         .user_id
         .ok_or_else(|| TaxiiError(ApiError::unauthenticated()))?;
-    state
-        .cairn
-        .save_status(&TaxiiStatus {
-            id: status_id,
-            community_id: c.id,
-            user_id,
-            created_at: ts::now(),
-            body: status.clone(),
-        })
-        .await?;
-    Ok(taxii_json(StatusCode::ACCEPTED, status.to_string()))
+    let status = TaxiiStatus {
+        id: status_id,
+        community_id: c.id,
+        user_id,
+        created_at: ts::now(),
+        body: status_body(status_id, &requested, &report).to_string(),
+    };
+    state.cairn.save_status(&status).await?;
+    Ok(taxii_json(StatusCode::ACCEPTED, status.body))
 }
 
 /// `GET {root}/status/{id}/`: only for the poster.
@@ -789,7 +786,7 @@ pub async fn status(
     let actor = caller.require()?;
     let (c, _, _) = community(&state, &caller, &root).await?;
     let status = state.cairn.status(actor, &c, &id).await?;
-    Ok(taxii_json(StatusCode::OK, status.body.to_string()))
+    Ok(taxii_json(StatusCode::OK, status.body))
 }
 
 /// Query parameters as pairs (so `match[type]` and repeated keys can be seen).

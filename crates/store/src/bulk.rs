@@ -25,6 +25,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::release::NOTICE_INSERT;
 use crate::sql::{
     next_audit_entry, AUDIT_HEAD_UPDATE, AUDIT_INSERT, STATUS_DELETE_OLD, STATUS_INSERT,
     WAL_AUTOCHECKPOINT_FRAMES,
@@ -178,18 +179,49 @@ impl BulkWriter {
     /// Store a TAXII status resource (`row` in the columns of [`STATUS_INSERT`]) and drop those
     /// created before `cutoff`, in one transaction.
     pub(crate) async fn put_status(&self, cutoff: String, row: [String; 5]) -> R<()> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(err)?;
+        self.write(move |tx| {
             tx.prepare_cached(STATUS_DELETE_OLD)
                 .and_then(|mut s| s.execute([cutoff]))
                 .map_err(err)?;
             tx.prepare_cached(STATUS_INSERT)
                 .and_then(|mut s| s.execute(row))
                 .map_err(err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Store notifications (rows of [`NOTICE_INSERT`]) with their audit entry, in one
+    /// transaction: the correlation worker's notices after a publish.
+    pub(crate) async fn record_notifications(
+        &self,
+        rows: Vec<[Option<String>; 7]>,
+        audit: AuditEvent,
+    ) -> R<()> {
+        self.write(move |tx| {
+            {
+                let mut insert = tx.prepare_cached(NOTICE_INSERT).map_err(err)?;
+                for row in rows {
+                    insert.execute(row).map_err(err)?;
+                }
+            }
+            append_audit(tx, audit)
+        })
+        .await
+    }
+
+    /// Run `work` in a write transaction of its own on the writer's connection, and commit.
+    async fn write(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction) -> R<()> + Send + 'static,
+    ) -> R<()> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err)?;
+            work(&tx)?;
             tx.commit().map_err(err)
         })
         .await

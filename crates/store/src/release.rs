@@ -24,19 +24,29 @@ fn from_json<T: serde::de::DeserializeOwned>(col: &str, text: &str) -> R<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
 }
 
+/// Store one notification (its values from [`notice_row`]).
+pub(crate) const NOTICE_INSERT: &str = "INSERT INTO notifications (id, user_id, community_id, object_id, kind, body, created_at, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+
+/// The values of [`NOTICE_INSERT`] for one notification.
+pub(crate) fn notice_row(n: &Notification) -> R<[Option<String>; 7]> {
+    Ok([
+        Some(n.id.to_string()),
+        Some(n.user_id.to_string()),
+        n.community_id.map(|c| c.to_string()),
+        n.object_id.clone(),
+        Some(n.kind.clone()),
+        Some(json(&n.body)?),
+        Some(ts::format(n.created_at)),
+    ])
+}
+
 pub(crate) async fn insert_notifications(tx: &mut Tx, notify: &[Notification]) -> R<()> {
     for n in notify {
-        sqlx::query("INSERT INTO notifications (id, user_id, community_id, object_id, kind, body, created_at, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
-            .bind(n.id.to_string())
-            .bind(n.user_id.to_string())
-            .bind(n.community_id.map(|c| c.to_string()))
-            .bind(n.object_id.clone())
-            .bind(n.kind.clone())
-            .bind(json(&n.body)?)
-            .bind(ts::format(n.created_at))
-            .execute(&mut **tx)
-            .await
-            .map_err(m)?;
+        let mut q = sqlx::query(NOTICE_INSERT);
+        for value in notice_row(n)? {
+            q = q.bind(value);
+        }
+        q.execute(&mut **tx).await.map_err(m)?;
     }
     Ok(())
 }

@@ -409,6 +409,14 @@ impl SqlStore {
         notify: &[Notification],
         audit: AuditEvent,
     ) -> R<()> {
+        if let Some(bulk) = self.bulk() {
+            // After a publish, on the connection that writes shares (see `crate::bulk`).
+            let rows = notify
+                .iter()
+                .map(crate::release::notice_row)
+                .collect::<R<Vec<_>>>()?;
+            return bulk.record_notifications(rows, audit).await;
+        }
         let mut tx = self.begin_write().await?;
         // Many at once after a large publish: multi-row inserts.
         for chunk in notify.chunks(NOTICE_ROWS) {

@@ -378,6 +378,11 @@ impl SqlStore {
         Ok(tx)
     }
 
+    /// The SQLite bulk writer, when the store has one.
+    pub(crate) fn bulk(&self) -> Option<&crate::bulk::BulkWriter> {
+        self.bulk.as_ref()
+    }
+
     /// A write transaction that keeps no audit entry (housekeeping).
     pub(crate) async fn begin_write_plain(&self) -> R<Tx> {
         self.writer.begin().await.map_err(m)
@@ -1483,7 +1488,7 @@ impl Store for SqlStore {
             status.community_id.to_string(),
             status.user_id.to_string(),
             ts::format(status.created_at),
-            status.body.to_string(),
+            status.body.clone(),
         ];
         if let Some(bulk) = &self.bulk {
             // Through the connection that writes shares, whose page cache another
@@ -1518,8 +1523,7 @@ impl Store for SqlStore {
             community_id: rows::uuid(&r, "community_id")?,
             user_id: rows::uuid(&r, "user_id")?,
             created_at: rows::at(&r, "created_at")?,
-            body: serde_json::from_str(&rows::text(&r, "body")?)
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
+            body: rows::text(&r, "body")?,
         }))
     }
 
