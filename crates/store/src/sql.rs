@@ -156,7 +156,8 @@ fn prepare_sqlite_url(url: &str) -> R<String> {
         ));
     }
     if path != ":memory:" {
-        if let Some(parent) = std::path::Path::new(path).parent() {
+        let file = percent_decoded(path);
+        if let Some(parent) = std::path::Path::new(&file).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
@@ -181,12 +182,37 @@ fn prepare_sqlite_url(url: &str) -> R<String> {
     Ok(out)
 }
 
-/// The file of a SQLite URL as [`prepare_sqlite_url`] writes it; `None` for a database in
-/// memory (which only the connections of one pool share).
+/// The file of a SQLite URL as [`prepare_sqlite_url`] writes it, percent-decoded as the sqlx
+/// driver decodes it (so both open the same file); `None` for a database in memory (which only
+/// the connections of one pool share).
 fn sqlite_file(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://")?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    (path != ":memory:" && !query.contains("mode=memory")).then(|| path.to_string())
+    (path != ":memory:" && !query.contains("mode=memory")).then(|| percent_decoded(path))
+}
+
+/// `%XX` escapes replaced by their bytes (anything else kept as it is).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A pool of connections to the store, set up for its engine.
@@ -1602,5 +1628,32 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_are_named_as_the_driver_reads_them() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/cairn.db?mode=rwc").as_deref(),
+            Some("./data/cairn.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///srv/my%20data/c%3Fairn.db?mode=rwc").as_deref(),
+            Some("/srv/my data/c?airn.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///srv/100%/x%zz.db").as_deref(),
+            Some("/srv/100%/x%zz.db")
+        );
+        assert_eq!(sqlite_file("sqlite://:memory:"), None);
+        assert_eq!(
+            sqlite_file("sqlite://shared?mode=memory&cache=shared"),
+            None
+        );
+        assert_eq!(sqlite_file("postgres://x/y"), None);
     }
 }
