@@ -199,6 +199,7 @@ fn percent_decoded(text: &str) -> String {
     while i < bytes.len() {
         let hex = bytes
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
@@ -1646,8 +1647,8 @@ mod tests {
             Some("/srv/my data/c?airn.db")
         );
         assert_eq!(
-            sqlite_file("sqlite:///srv/100%/x%zz.db").as_deref(),
-            Some("/srv/100%/x%zz.db")
+            sqlite_file("sqlite:///srv/100%/x%zz%+1.db").as_deref(),
+            Some("/srv/100%/x%zz%+1.db")
         );
         assert_eq!(sqlite_file("sqlite://:memory:"), None);
         assert_eq!(
