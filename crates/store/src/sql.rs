@@ -253,6 +253,10 @@ async fn open_pool(
                     // generic plan cached while a table was small would otherwise stay in use.
                     conn.execute("SET plan_cache_mode = force_custom_plan")
                         .await?;
+                    // No JIT compilation: a search over a million objects is estimated above
+                    // PostgreSQL's JIT threshold, and compiling its plan took 40–50 ms of a
+                    // query that runs in 50 ms without it (EXPLAIN ANALYZE, docs/PERFORMANCE.md).
+                    conn.execute("SET jit = off").await?;
                 }
                 Ok(())
             })
