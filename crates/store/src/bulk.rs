@@ -11,7 +11,7 @@
 //! are those of `crate::versions`, shared with the sqlx path used on PostgreSQL.
 //!
 //! SQLite takes one writer at a time: a share here and a write through the sqlx writer
-//! connection wait for each other (`busy_timeout`), and both take the audit chain's head first.
+//! connection wait for each other (`busy_timeout`), and both take the write lock before they read.
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
@@ -258,11 +258,10 @@ fn write_share(
     receiver: mpsc::Receiver<ToWriter>,
     committed: &tokio::sync::Notify,
 ) -> R<()> {
+    // IMMEDIATE takes the write lock before any read, as `begin_write` does by touching the
+    // audit chain's head first.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(err)?;
-    // As every write: the audit chain's head first.
-    tx.execute("UPDATE audit_head SET seq = seq WHERE id = 1", [])
         .map_err(err)?;
     let mut batch = Vec::new();
     let mut outcomes = Vec::new();
@@ -440,12 +439,12 @@ fn put_versions(
         }
     }
     for (object_id, newest) in &plan.supersede {
-        tx.prepare_cached("UPDATE stix_objects SET superseded = 1 WHERE community_id = ?1 AND object_id = ?2 AND version_key < ?3 AND superseded = 0")
+        tx.prepare_cached(versions::SUPERSEDE)
             .and_then(|mut s| s.execute(params![c, object_id, newest]))
             .map_err(err)?;
     }
     for object_id in &plan.audience_replaced {
-        tx.prepare_cached("DELETE FROM object_audience WHERE community_id = ?1 AND object_id = ?2")
+        tx.prepare_cached(versions::AUDIENCE_DELETE)
             .and_then(|mut s| s.execute(params![c, object_id]))
             .map_err(err)?;
     }

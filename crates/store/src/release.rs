@@ -130,7 +130,7 @@ impl SqlStore {
             .map_err(m)?;
         }
         if write.set_audience {
-            sqlx::query("DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2")
+            sqlx::query(crate::versions::AUDIENCE_DELETE)
                 .bind(community.clone())
                 .bind(c.object_id.clone())
                 .execute(&mut *tx)

@@ -409,42 +409,34 @@ impl SqlStore {
         notify: &[Notification],
         audit: AuditEvent,
     ) -> R<()> {
+        let rows = notify
+            .iter()
+            .map(crate::release::notice_row)
+            .collect::<R<Vec<_>>>()?;
         if let Some(bulk) = self.bulk() {
             // After a publish, on the connection that writes shares (see `crate::bulk`).
-            let rows = notify
-                .iter()
-                .map(crate::release::notice_row)
-                .collect::<R<Vec<_>>>()?;
             return bulk.record_notifications(rows, audit).await;
         }
         let mut tx = self.begin_write().await?;
         // Many at once after a large publish: multi-row inserts.
-        for chunk in notify.chunks(NOTICE_ROWS) {
+        for chunk in rows.chunks(NOTICE_ROWS) {
             let mut sql = Sql::default();
-            let mut rows = Vec::with_capacity(chunk.len());
-            for n in chunk {
-                let body = serde_json::to_string(&n.body)
-                    .map_err(|e| StoreError::Internal(format!("encode: {e}")))?;
-                let cols = [
-                    sql.text(n.id.to_string()),
-                    sql.text(n.user_id.to_string()),
-                    match n.community_id {
-                        Some(c) => sql.text(c.to_string()),
-                        None => "NULL".into(),
-                    },
-                    match &n.object_id {
-                        Some(o) => sql.text(o.clone()),
-                        None => "NULL".into(),
-                    },
-                    sql.text(n.kind.clone()),
-                    sql.text(body),
-                    sql.text(cairn_core::ts::format(n.created_at)),
-                ];
-                rows.push(format!("({}, NULL)", cols.join(", ")));
-            }
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|row| {
+                    let cols: Vec<String> = row
+                        .iter()
+                        .map(|v| match v {
+                            Some(v) => sql.text(v.clone()),
+                            None => "NULL".into(),
+                        })
+                        .collect();
+                    format!("({}, NULL)", cols.join(", "))
+                })
+                .collect();
             sql.push(&format!(
                 "INSERT INTO notifications (id, user_id, community_id, object_id, kind, body, created_at, read_at) VALUES {}",
-                rows.join(", ")
+                values.join(", ")
             ));
             sql.query().execute(&mut *tx).await.map_err(m)?;
         }

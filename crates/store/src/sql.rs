@@ -622,7 +622,7 @@ impl SqlStore {
         crate::search::insert_index(tx, engine, &index_rows).await?;
         // Versions stored before that a new one now follows.
         for (object_id, newest) in &plan.supersede {
-            sqlx::query("UPDATE stix_objects SET superseded = 1 WHERE community_id = $1 AND object_id = $2 AND version_key < $3 AND superseded = 0")
+            sqlx::query(versions::SUPERSEDE)
                 .bind(c.clone())
                 .bind(object_id.to_string())
                 .bind(newest.to_string())
@@ -631,7 +631,7 @@ impl SqlStore {
                 .map_err(m)?;
         }
         for object_id in &plan.audience_replaced {
-            sqlx::query("DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2")
+            sqlx::query(versions::AUDIENCE_DELETE)
                 .bind(c.clone())
                 .bind(object_id.to_string())
                 .execute(&mut **tx)
@@ -1498,7 +1498,7 @@ impl Store for SqlStore {
         .await
         .map_err(m)?;
         if left.is_none() {
-            sqlx::query("DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2")
+            sqlx::query(crate::versions::AUDIENCE_DELETE)
                 .bind(community.to_string())
                 .bind(object_id.to_string())
                 .execute(&mut *tx)

@@ -29,6 +29,13 @@ pub(crate) const KNOWN_COLUMNS: &str =
 /// The columns of a new `stix_objects` row, in the order of [`VersionRow`]'s values.
 pub(crate) const ROW_COLUMNS: &str = "community_id, object_id, object_type, spec_version, version, version_key, date_added, source_org, source_user, tlp, revoked, raw, superseded, key_id, signature, anonymous";
 
+/// Mark the older versions of an object superseded: community, object id, newest key.
+pub(crate) const SUPERSEDE: &str = "UPDATE stix_objects SET superseded = 1 WHERE community_id = $1 AND object_id = $2 AND version_key < $3 AND superseded = 0";
+
+/// Drop the audience rows of an object: community, object id.
+pub(crate) const AUDIENCE_DELETE: &str =
+    "DELETE FROM object_audience WHERE community_id = $1 AND object_id = $2";
+
 /// One version to insert.
 pub(crate) struct VersionRow<'b> {
     /// Its outcome's position in [`Plan::outcomes`] (where its `seq` goes once written).

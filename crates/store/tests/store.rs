@@ -606,6 +606,21 @@ fn plain_version(id: &str, org: uuid::Uuid) -> cairn_core::sharing::NewObjectVer
     }
 }
 
+/// Seed the store; its community `test-isac` and organization `alpha`.
+async fn seeded_community_and_org(
+    cairn: &Cairn,
+    store: &cairn_store::SqlStore,
+) -> (Community, Organization) {
+    cairn_testkit::seed(cairn).await;
+    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
+    let org = store
+        .organization_by_short_name("alpha")
+        .await
+        .unwrap()
+        .unwrap();
+    (community, org)
+}
+
 async fn stored_versions(store: &cairn_store::SqlStore) -> i64 {
     use sqlx::Row as _;
     sqlx::query("SELECT COUNT(*) AS n FROM stix_objects")
@@ -620,13 +635,7 @@ async fn stored_versions(store: &cairn_store::SqlStore) -> i64 {
 /// nothing of the chunks before, keeps no audit entry, and leaves the store writable.
 async fn a_failing_share_stream_stores_nothing(engine: Engine) {
     let (cairn, store, _db) = service(engine).await;
-    cairn_testkit::seed(&cairn).await;
-    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
-    let org = store
-        .organization_by_short_name("alpha")
-        .await
-        .unwrap()
-        .unwrap();
+    let (community, org) = seeded_community_and_org(&cairn, &store).await;
     let entries = verify_chain(store.as_ref()).await.unwrap();
     let first = vec![
         plain_version("malware--0c000000-0000-4000-8000-000000000001", org.id),
@@ -672,13 +681,7 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
 /// store's writer connection) all land, each with its audit entry, in one unbroken chain.
 async fn shares_and_other_writes_keep_one_chain(engine: Engine) {
     let (cairn, store, _db) = service(engine).await;
-    cairn_testkit::seed(&cairn).await;
-    let community = store.community_by_slug("test-isac").await.unwrap().unwrap();
-    let org = store
-        .organization_by_short_name("alpha")
-        .await
-        .unwrap()
-        .unwrap();
+    let (community, org) = seeded_community_and_org(&cairn, &store).await;
     let entries = verify_chain(store.as_ref()).await.unwrap();
     let op = Actor::system("test");
     let mut tasks = Vec::new();
