@@ -57,21 +57,27 @@ fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> R<T> {
 }
 
 pub fn organization(row: &AnyRow) -> R<Organization> {
+    organization_in(row, "")
+}
+
+/// The columns read with `prefix` before each name (from a join that aliases them).
+pub fn organization_in(row: &AnyRow, prefix: &str) -> R<Organization> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(Organization {
-        id: uuid(row, "id")?,
-        name: text(row, "name")?,
-        short_name: text(row, "short_name")?,
-        sector: text(row, "sector")?,
-        org_type: parsed(row, "org_type", OrgType::parse)?,
-        country: text(row, "country")?,
-        security_email: opt_text(row, "security_email")?,
-        security_phone: opt_text(row, "security_phone")?,
-        out_of_band_contact: opt_text(row, "out_of_band_contact")?,
-        verified_by: opt_uuid(row, "verified_by")?,
-        verified_at: opt_at(row, "verified_at")?,
-        created_at: at(row, "created_at")?,
-        updated_at: at(row, "updated_at")?,
-        version: int(row, "version")?,
+        id: uuid(row, &c("id"))?,
+        name: text(row, &c("name"))?,
+        short_name: text(row, &c("short_name"))?,
+        sector: text(row, &c("sector"))?,
+        org_type: parsed(row, &c("org_type"), OrgType::parse)?,
+        country: text(row, &c("country"))?,
+        security_email: opt_text(row, &c("security_email"))?,
+        security_phone: opt_text(row, &c("security_phone"))?,
+        out_of_band_contact: opt_text(row, &c("out_of_band_contact"))?,
+        verified_by: opt_uuid(row, &c("verified_by"))?,
+        verified_at: opt_at(row, &c("verified_at"))?,
+        created_at: at(row, &c("created_at"))?,
+        updated_at: at(row, &c("updated_at"))?,
+        version: int(row, &c("version"))?,
     })
 }
 
@@ -87,32 +93,44 @@ pub fn org_key(row: &AnyRow) -> R<OrgKey> {
 }
 
 pub fn user(row: &AnyRow) -> R<User> {
+    user_in(row, "")
+}
+
+/// The columns read with `prefix` before each name (from a join that aliases them).
+pub fn user_in(row: &AnyRow, prefix: &str) -> R<User> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(User {
-        id: uuid(row, "id")?,
-        org_id: uuid(row, "org_id")?,
-        username: text(row, "username")?,
-        display_name: text(row, "display_name")?,
-        email: opt_text(row, "email")?,
-        role: parsed(row, "role", Role::parse)?,
-        disabled: int(row, "disabled")? != 0,
-        password_hash: opt_text(row, "password_hash")?,
-        created_at: at(row, "created_at")?,
-        updated_at: at(row, "updated_at")?,
-        version: int(row, "version")?,
+        id: uuid(row, &c("id"))?,
+        org_id: uuid(row, &c("org_id"))?,
+        username: text(row, &c("username"))?,
+        display_name: text(row, &c("display_name"))?,
+        email: opt_text(row, &c("email"))?,
+        role: parsed(row, &c("role"), Role::parse)?,
+        disabled: int(row, &c("disabled"))? != 0,
+        password_hash: opt_text(row, &c("password_hash"))?,
+        created_at: at(row, &c("created_at"))?,
+        updated_at: at(row, &c("updated_at"))?,
+        version: int(row, &c("version"))?,
     })
 }
 
 pub fn token(row: &AnyRow) -> R<ApiToken> {
+    token_in(row, "")
+}
+
+/// The columns read with `prefix` before each name (from a join that aliases them).
+pub fn token_in(row: &AnyRow, prefix: &str) -> R<ApiToken> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(ApiToken {
-        id: uuid(row, "id")?,
-        user_id: uuid(row, "user_id")?,
-        name: text(row, "name")?,
-        prefix: text(row, "prefix")?,
-        token_hash: text(row, "token_hash")?,
-        created_at: at(row, "created_at")?,
-        expires_at: opt_at(row, "expires_at")?,
-        revoked_at: opt_at(row, "revoked_at")?,
-        last_used_at: opt_at(row, "last_used_at")?,
+        id: uuid(row, &c("id"))?,
+        user_id: uuid(row, &c("user_id"))?,
+        name: text(row, &c("name"))?,
+        prefix: text(row, &c("prefix"))?,
+        token_hash: text(row, &c("token_hash"))?,
+        created_at: at(row, &c("created_at"))?,
+        expires_at: opt_at(row, &c("expires_at"))?,
+        revoked_at: opt_at(row, &c("revoked_at"))?,
+        last_used_at: opt_at(row, &c("last_used_at"))?,
     })
 }
 

@@ -206,7 +206,7 @@ impl SqlStore {
              ORDER BY o.date_added DESC, o.seq DESC LIMIT {l} OFFSET {off}"
         ));
         sql.query()
-            .fetch_all(self.pool())
+            .fetch_all(self.stable_pool())
             .await
             .map_err(m)?
             .iter()
@@ -300,7 +300,7 @@ impl SqlStore {
              ORDER BY ov.kind, ov.value, c.slug, o.object_id LIMIT {l}"
         ));
         sql.query()
-            .fetch_all(self.pool())
+            .fetch_all(self.stable_pool())
             .await
             .map_err(m)?
             .iter()

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +63,8 @@ pub struct SqlStore {
     pool: AnyPool,
     /// Write transactions (one connection on SQLite; the pool on PostgreSQL).
     writer: AnyPool,
+    /// Reads whose plans do not depend on their parameters (see [`SqlStore::stable_pool`]).
+    stable: AnyPool,
     engine: Engine,
     /// On SQLite (a file), where shares are written (see `crate::bulk`).
     bulk: Option<crate::bulk::BulkWriter>,
@@ -216,56 +218,80 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How a pool's statements are planned on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plans {
+    /// Every statement planned anew with its parameters and the tables' current sizes.
+    Custom,
+    /// PostgreSQL's default: a prepared statement keeps a generic plan once that is no costlier
+    /// than planning anew. Only for statements whose best plan does not depend on their
+    /// parameters or the tables' sizes (see [`SqlStore::stable_pool`]).
+    Stable,
+}
+
+/// How long a connection of the stable-plans pool lives: a generic plan made while the tables
+/// were small is thrown away with it.
+const STABLE_PLANS_LIFETIME: Duration = Duration::from_secs(60);
 /// A pool of connections to the store, set up for its engine.
 async fn open_pool(
     engine: Engine,
     connect: &AnyConnectOptions,
     max_connections: u32,
     cache_kib: u32,
+    plans: Plans,
     options: &StoreOptions,
 ) -> R<AnyPool> {
-    AnyPoolOptions::new()
+    let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if engine == Engine::Sqlite {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // Page cache per connection (the default is 2 MiB): the indexes of a busy
-                    // community stay in memory, so inserts with random ids and hashes do not
-                    // read pages back from the file.
-                    conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
-                        .await?;
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    // The checkpointer keeps the log short (`spawn_checkpointer`); a commit
-                    // checkpoints only if it falls far behind, and the log file is cut back to
-                    // 64 MiB when it starts again.
-                    conn.execute(
-                        format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_FRAMES}").as_str(),
-                    )
+        .acquire_timeout(options.acquire_timeout);
+    let pool = match plans {
+        Plans::Stable => pool.max_lifetime(STABLE_PLANS_LIFETIME),
+        Plans::Custom => pool,
+    };
+    pool.after_connect(move |conn, _| {
+        Box::pin(async move {
+            if engine == Engine::Sqlite {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Page cache per connection (the default is 2 MiB): the indexes of a busy
+                // community stay in memory, so inserts with random ids and hashes do not
+                // read pages back from the file.
+                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
                     .await?;
-                    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
-                } else {
-                    // Plan each statement with its parameters and the table's current size: a
-                    // generic plan cached while a table was small would otherwise stay in use.
-                    conn.execute("SET plan_cache_mode = force_custom_plan")
-                        .await?;
-                    // No JIT compilation: a search over a million objects is estimated above
-                    // PostgreSQL's JIT threshold, and compiling its plan took 40–50 ms of a
-                    // query that runs in 50 ms without it (EXPLAIN ANALYZE, docs/PERFORMANCE.md).
-                    conn.execute("SET jit = off").await?;
-                }
-                Ok(())
-            })
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
+                // The checkpointer keeps the log short (`spawn_checkpointer`); a commit
+                // checkpoints only if it falls far behind, and the log file is cut back to
+                // 64 MiB when it starts again.
+                conn.execute(
+                    format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_FRAMES}").as_str(),
+                )
+                .await?;
+                conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+            } else {
+                // Plan each statement with its parameters and the tables' current sizes: a
+                // generic plan cached while a table was small stayed in use and made ingest
+                // slower with every envelope, and one generic plan cannot serve both a word
+                // in every object and a rare one (docs/PERFORMANCE.md). The stable-plans
+                // pool keeps PostgreSQL's default for the few statements it serves.
+                let mode = match plans {
+                    Plans::Stable => "auto",
+                    Plans::Custom => "force_custom_plan",
+                };
+                conn.execute(format!("SET plan_cache_mode = {mode}").as_str())
+                    .await?;
+                // No JIT compilation: a search over a million objects is estimated above
+                // PostgreSQL's JIT threshold, and compiling its plan took 40–50 ms of a
+                // query that runs in 50 ms without it (EXPLAIN ANALYZE, docs/PERFORMANCE.md).
+                conn.execute("SET jit = off").await?;
+            }
+            Ok(())
         })
-        .connect_with(connect.clone())
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!("cannot open the {} store: {e}", engine.as_str()))
-        })
+    })
+    .connect_with(connect.clone())
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("cannot open the {} store: {e}", engine.as_str())))
 }
 
 /// Open the store named by `url` (`sqlite://…` or `postgres://…`) and apply migrations.
@@ -287,6 +313,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
             Engine::Postgres => options.max_connections,
         },
         READER_CACHE_KIB,
+        Plans::Custom,
         &options,
     )
     .await?;
@@ -294,8 +321,35 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     // cache then holds what the last ones wrote (a cache is cleared when another connection
     // writes). PostgreSQL writers share the pool.
     let writer = match engine {
-        Engine::Sqlite => open_pool(engine, &connect, 1, WRITER_CACHE_KIB, &options).await?,
+        Engine::Sqlite => {
+            open_pool(
+                engine,
+                &connect,
+                1,
+                WRITER_CACHE_KIB,
+                Plans::Custom,
+                &options,
+            )
+            .await?
+        }
         Engine::Postgres => pool.clone(),
+    };
+    // SQLite plans a statement when it is prepared, whatever the pool.
+    let stable = match engine {
+        Engine::Sqlite => pool.clone(),
+        Engine::Postgres => {
+            open_pool(
+                engine,
+                &connect,
+                // Every authenticated request reads its token here: as many connections as
+                // half the reading pool, so that slow lookups never hold up the others.
+                (options.max_connections / 2).max(2),
+                READER_CACHE_KIB,
+                Plans::Stable,
+                &options,
+            )
+            .await?
+        }
     };
     let mut conn = writer.acquire().await.map_err(unavailable)?;
     crate::migrations::migrate(&mut conn, engine).await?;
@@ -316,6 +370,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     Ok(SqlStore {
         pool,
         writer,
+        stable,
         engine,
         bulk,
         _alive: alive,
@@ -687,6 +742,16 @@ impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Connections for the reads asked on almost every request whose best plan is the same
+    /// whatever their parameters and however large the tables (an index lookup by key): the
+    /// caller's token, the communities it may read, a value lookup, an object's correlations.
+    /// On PostgreSQL these keep generic plans, which saves planning the entitlement rule on
+    /// every request (0.8 of a 2.2 ms value lookup at 1,000,000 objects); every other read
+    /// is planned with its parameters. On SQLite this is the reading pool.
+    pub fn stable_pool(&self) -> &AnyPool {
+        &self.stable
+    }
 }
 
 const ORG_COLS: &str = "id, name, short_name, sector, org_type, country, security_email, security_phone, out_of_band_contact, verified_by, verified_at, created_at, updated_at, version";
@@ -695,6 +760,13 @@ const TOKEN_COLS: &str =
     "id, user_id, name, prefix, token_hash, created_at, expires_at, revoked_at, last_used_at";
 const COMMUNITY_COLS: &str =
     "id, slug, name, description, default_tlp, public_feed, created_at, updated_at, version, review_after_days";
+/// `cols` of the table `alias`, each as `alias.col AS alias_col` (see `rows::user_in`).
+fn aliased(alias: &str, cols: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{c} AS {alias}_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 const AUDIT_COLS: &str = "seq, at, actor_user, actor_org, actor_label, action, object_type, object_id, object_org, outcome, details, prev_hash, hash";
 
 #[async_trait]
@@ -740,7 +812,7 @@ impl Store for SqlStore {
         );
         sqlx::query(&sql)
             .bind(org.map(|o| o.to_string()).unwrap_or_default())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.stable)
             .await
             .map_err(m)?
             .iter()
@@ -1144,23 +1216,29 @@ impl Store for SqlStore {
     }
 
     async fn token_owner(&self, token_hash: &str) -> R<Option<TokenOwner>> {
-        let Some(token) = self
-            .one(
-                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"),
-                token_hash,
-                rows::token,
+        // Every authenticated request asks this: one statement, not three.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {}, {} FROM api_tokens t CROSS JOIN users u CROSS JOIN organizations o \
+                 WHERE t.token_hash = $1 AND u.id = t.user_id AND o.id = u.org_id",
+                aliased("t", TOKEN_COLS),
+                aliased("u", USER_COLS),
+                aliased("o", ORG_COLS)
             )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Some(user) = self.user(token.user_id).await? else {
-            return Ok(None);
-        };
-        let Some(org) = self.organization(user.org_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(TokenOwner { token, user, org }))
+        });
+        sqlx::query(&SQL)
+            .bind(token_hash.to_string())
+            .fetch_optional(&self.stable)
+            .await
+            .map_err(m)?
+            .map(|row| {
+                Ok(TokenOwner {
+                    token: rows::token_in(&row, "t_")?,
+                    user: rows::user_in(&row, "u_")?,
+                    org: rows::organization_in(&row, "o_")?,
+                })
+            })
+            .transpose()
     }
 
     async fn touch_token(&self, id: Uuid, at: OffsetDateTime) -> R<()> {

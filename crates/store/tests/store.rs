@@ -247,6 +247,20 @@ async fn tokens_resolve_to_their_owner_until_revoked(engine: Engine) {
     assert_eq!(owner.user.id, user.id);
     assert_eq!(owner.org.short_name, "acme");
     assert_eq!(owner.token.token_hash, hash);
+    // Read in one statement, every field as read on its own.
+    assert_eq!(
+        Some(&owner.user),
+        store.user(user.id).await.unwrap().as_ref()
+    );
+    assert_eq!(
+        Some(&owner.org),
+        store.organization(user.org_id).await.unwrap().as_ref()
+    );
+    assert_eq!(
+        Some(&owner.token),
+        store.token(created.token.id).await.unwrap().as_ref()
+    );
+    assert!(store.token_owner(&"0".repeat(64)).await.unwrap().is_none());
     let session = cairn
         .authenticate(&created.secret, None)
         .await
@@ -723,7 +737,48 @@ async fn shares_and_other_writes_keep_one_chain(engine: Engine) {
     assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries + 20);
 }
 
+/// On PostgreSQL, reads are planned with their parameters, except on the stable-plans pool,
+/// which keeps generic plans; no connection compiles plans. SQLite connections run in WAL mode.
+async fn connections_are_set_up_for_their_engine(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let setting = |pool: &'static str, name: &'static str| {
+        let store = &store;
+        async move {
+            let pool = if pool == "stable" {
+                store.stable_pool()
+            } else {
+                store.pool()
+            };
+            let sql = match engine {
+                Engine::Postgres => format!("SELECT current_setting('{name}')"),
+                Engine::Sqlite => format!("PRAGMA {name}"),
+            };
+            sqlx::query_scalar::<_, String>(&sql)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+    };
+    match engine {
+        Engine::Postgres => {
+            assert_eq!(
+                setting("read", "plan_cache_mode").await,
+                "force_custom_plan"
+            );
+            assert_eq!(setting("stable", "plan_cache_mode").await, "auto");
+            assert_eq!(setting("read", "jit").await, "off");
+            assert_eq!(setting("stable", "jit").await, "off");
+        }
+        Engine::Sqlite => {
+            assert_eq!(setting("read", "journal_mode").await, "wal");
+            assert_eq!(setting("stable", "journal_mode").await, "wal");
+        }
+    }
+}
+
 both_engines!(
+    connections_are_set_up_for_their_engine,
     a_failing_share_stream_stores_nothing,
     shares_and_other_writes_keep_one_chain,
     the_value_index_is_rekeyed_on_upgrade,
