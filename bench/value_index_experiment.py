@@ -1,14 +1,16 @@
 """What it costs SQLite to index observable values, outside Cairn (Python's sqlite3).
 
-Three stores of the same rows `(seq, h, kind, value)` with an index on `seq`: *none* (no value
-index), *btree* (an index on `(kind, h, seq)`, as `object_values` has) and *fts* (a contentless
-FTS5 table, `detail=none`, one token per value hash, rowid = seq: a log-structured index).
+Four stores of the same rows `(seq, h, kind, value)` with an index on `seq`: *none* (no value
+index), *btree* (an index on `(kind, h, seq)`, as `object_values` has), *bucket* (an index on
+`(seq / 131072, kind, h)`: partitioned by age, lookups seek every partition) and *fts* (a
+contentless FTS5 table, `detail=none`, one token per value hash, rowid = seq: a log-structured
+index).
 Each is loaded with 1,000,000 values in transactions of 1,000, then 100 more transactions of
 1,000 new values are timed (insert, commit, PASSIVE checkpoint, as Cairn's checkpointer does).
 Then single lookups, and one probe of 500 hashes (held by others or new), as the hidden-match
 lookup after a publish makes.
 
-    python3 bench/value_index_experiment.py [FOLDER]
+    python3 bench/value_index_experiment.py [FOLDER [MODE...]]
 
 See docs/PERFORMANCE.md ("Search, value lookup and correlation", next steps).
 """
@@ -35,6 +37,8 @@ def run(mode: str, folder: str) -> None:
     c.execute("CREATE INDEX v_seq ON v (seq)")
     if mode == "btree":
         c.execute("CREATE INDEX v_h ON v (kind, h, seq)")
+    elif mode == "bucket":
+        c.execute("CREATE INDEX v_h ON v (seq / 131072, kind, h)")
     elif mode == "fts":
         c.execute("CREATE VIRTUAL TABLE vf USING fts5(t, content='', detail=none)")
     rng = random.Random(1)
@@ -74,11 +78,15 @@ def run(mode: str, folder: str) -> None:
             f"mean {statistics.fmean(times):5.1f} ms, p90 {sorted(times)[TIMED * 9 // 10]:5.1f} ms")
     if mode != "none":
         held = [h for (h,) in c.execute("SELECT h FROM v ORDER BY random() LIMIT 2000")]
+        buckets = ",".join(str(b) for b in range(seq // 131072 + 1))
         lat = []
         for h in held:
             t = time.perf_counter()
             if mode == "btree":
                 found = c.execute("SELECT seq FROM v WHERE kind = 'ipv4' AND h = ?", (h,)).fetchall()
+            elif mode == "bucket":
+                found = c.execute(f"SELECT seq FROM v WHERE seq / 131072 IN ({buckets}) AND kind = 'ipv4' AND h = ?",
+                                  (h,)).fetchall()
             else:
                 found = c.execute("SELECT rowid FROM vf WHERE vf MATCH ?", ('"h%x"' % h,)).fetchall()
             assert found
@@ -89,6 +97,9 @@ def run(mode: str, folder: str) -> None:
             t = time.perf_counter()
             if mode == "btree":
                 c.execute(f"SELECT DISTINCT h FROM v WHERE kind = 'ipv4' AND h IN ({','.join(map(str, probe))})").fetchall()
+            elif mode == "bucket":
+                c.execute(f"SELECT DISTINCT h FROM v WHERE seq / 131072 IN ({buckets}) AND kind = 'ipv4' "
+                          f"AND h IN ({','.join(map(str, probe))})").fetchall()
             else:
                 c.execute("SELECT rowid FROM vf WHERE vf MATCH ?", (" OR ".join('"h%x"' % h for h in probe),)).fetchall()
             line += f"; probe of 500 {name} {1000 * (time.perf_counter() - t):.1f} ms"
@@ -100,7 +111,7 @@ def run(mode: str, folder: str) -> None:
 def main() -> None:
     folder = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="cairn-value-index-")
     print(f"SQLite {sqlite3.sqlite_version}, {N:,} values, folder {folder}")
-    for mode in ("none", "btree", "fts"):
+    for mode in sys.argv[2:] or ("none", "btree", "bucket", "fts"):
         run(mode, folder)
 
 
