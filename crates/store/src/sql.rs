@@ -232,6 +232,7 @@ enum Plans {
 /// How long a connection of the stable-plans pool lives: a generic plan made while the tables
 /// were small is thrown away with it.
 const STABLE_PLANS_LIFETIME: Duration = Duration::from_secs(60);
+
 /// A pool of connections to the store, set up for its engine.
 async fn open_pool(
     engine: Engine,
@@ -767,6 +768,7 @@ fn aliased(alias: &str, cols: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
 const AUDIT_COLS: &str = "seq, at, actor_user, actor_org, actor_label, action, object_type, object_id, object_org, outcome, details, prev_hash, hash";
 
 #[async_trait]
