@@ -246,7 +246,11 @@ async fn open_pool(
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout);
     let pool = match plans {
-        Plans::Stable => pool.max_lifetime(STABLE_PLANS_LIFETIME),
+        // All of them open from the start (and again after each renewal), rather than one
+        // more whenever none is idle in the middle of a request.
+        Plans::Stable => pool
+            .max_lifetime(STABLE_PLANS_LIFETIME)
+            .min_connections(max_connections),
         Plans::Custom => pool,
     };
     pool.after_connect(move |conn, _| {
@@ -1712,6 +1716,7 @@ impl SqlStore {
     /// Close every connection (on SQLite this also checkpoints the write-ahead log).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.stable.close().await;
         self.writer.close().await;
     }
 }
