@@ -33,8 +33,6 @@ const TEXT_ROWS: usize = 64;
 const VALUES_PER_LOOKUP: usize = 64;
 /// Values per probe of the value index before a hidden-match lookup.
 const VALUES_PER_PROBE: usize = 500;
-/// The most rows of a publish's own that one hidden-match lookup skips by `seq`.
-const OWN_SEQS_SKIPPED: usize = 1_000;
 /// Notifications per multi-row `INSERT` (7 parameters each).
 const NOTICE_ROWS: usize = 25;
 
@@ -102,18 +100,20 @@ pub(crate) async fn insert_index(tx: &mut Tx, engine: Engine, versions: &[IndexR
 }
 
 /// The condition that skips the publish's own rows of `values` (by `column`, a `seq`), from the
-/// index `(kind, h, seq)` before any row is read; empty past [`OWN_SEQS_SKIPPED`] rows, where
-/// `source_org` still excludes the poster's own objects row by row. Binds in text order.
+/// index `(kind, h, seq)` before any row is read. Writes take the store's write lock one at a
+/// time (the bulk writer on SQLite, `begin_write` on the audit chain's head), so a publish's
+/// rows take consecutive `seq`s and no other row falls between its first and its last: the
+/// range of the own rows given skips exactly them, in two parameters however many there are
+/// (a list of them was up to a thousand parameters, planned and hashed on every probe). Binds
+/// in text order.
 fn skip_own_rows(sql: &mut Sql, values: &[&PublishedValue], column: &str) -> String {
-    let own: BTreeSet<i64> = values
-        .iter()
-        .flat_map(|v| v.own_seqs.iter().copied())
-        .collect();
-    if own.is_empty() || own.len() > OWN_SEQS_SKIPPED {
+    let own = values.iter().flat_map(|v| v.own_seqs.iter().copied());
+    let (Some(first), Some(last)) = (own.clone().min(), own.max()) else {
         return String::new();
-    }
-    let list: Vec<String> = own.iter().map(|s| sql.int(*s)).collect();
-    format!("AND {column} NOT IN ({}) ", list.join(", "))
+    };
+    let first = sql.int(first);
+    let last = sql.int(last);
+    format!("AND ({column} < {first} OR {column} > {last}) ")
 }
 
 /// Remove the index of one version, before the version itself is deleted.
