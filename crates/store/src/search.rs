@@ -444,10 +444,28 @@ impl SqlStore {
     }
 
     pub(crate) async fn do_search_backlog(&self, limit: i64) -> R<Vec<BacklogVersion>> {
+        // The range first, then the versions in it by their key: in one statement PostgreSQL
+        // planned without the range and read the whole table (0.7 s at a million versions, at
+        // every start, with nothing left to index).
+        let Some(range) = sqlx::query("SELECT done_seq, upto_seq FROM search_backlog WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await
+            .map_err(m)?
+        else {
+            return Ok(Vec::new());
+        };
+        let (done, upto) = (
+            rows::int(&range, "done_seq")?,
+            rows::int(&range, "upto_seq")?,
+        );
+        if done >= upto {
+            return Ok(Vec::new());
+        }
         sqlx::query(
-            "SELECT o.seq, o.raw FROM search_backlog b CROSS JOIN stix_objects o \
-             WHERE b.id = 1 AND o.seq > b.done_seq AND o.seq <= b.upto_seq ORDER BY o.seq LIMIT $1",
+            "SELECT seq, raw FROM stix_objects WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
         )
+        .bind(done)
+        .bind(upto)
         .bind(limit)
         .fetch_all(self.pool())
         .await
