@@ -246,11 +246,7 @@ async fn open_pool(
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout);
     let pool = match plans {
-        // All of them open from the start (and again after each renewal), rather than one
-        // more whenever none is idle in the middle of a request.
-        Plans::Stable => pool
-            .max_lifetime(STABLE_PLANS_LIFETIME)
-            .min_connections(max_connections),
+        Plans::Stable => pool.max_lifetime(STABLE_PLANS_LIFETIME),
         Plans::Custom => pool,
     };
     pool.after_connect(move |conn, _| {
