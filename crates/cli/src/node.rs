@@ -120,7 +120,8 @@ pub async fn serve_with(
         }
     });
     // Versions stored before the search index existed are indexed in the background, oldest
-    // first, a thousand per transaction.
+    // first, a thousand per transaction; then the value hashes the hidden-match lookup keeps in
+    // memory are read.
     let indexer = cairn.clone();
     let backlog = tokio::spawn(async move {
         let mut total = 0;
@@ -136,6 +137,9 @@ pub async fn serve_with(
         }
         if total > 0 {
             tracing::info!(versions = total, "indexed stored versions for search");
+        }
+        if let Err(e) = indexer.prepare_correlation().await {
+            tracing::warn!(error = %e, "reading the value index ahead failed; the first publish reads it");
         }
     });
     let correlation = cairn.clone();

@@ -837,6 +837,12 @@ impl Cairn {
         Ok(())
     }
 
+    /// Read ahead what the hidden-match lookup after a publish keeps in memory (see
+    /// [`crate::store::Store::prepare_hidden_matches`]). Run by the server at start.
+    pub async fn prepare_correlation(&self) -> CoreResult<()> {
+        Ok(self.store().prepare_hidden_matches().await?)
+    }
+
     /// Index a page of the versions stored before values and text were indexed; returns how
     /// many were indexed (0 when none are left). Run by the server at start until done.
     pub async fn index_backlog(&self, limit: i64) -> CoreResult<usize> {

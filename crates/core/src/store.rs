@@ -342,6 +342,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         notify: &[Notification],
         audit: AuditEvent,
     ) -> StoreResult<()>;
+    /// Read ahead what the hidden-match lookup keeps in memory (the value hashes of the index
+    /// parts that no longer change), so that the first publish after a start does not wait
+    /// for it. Run by the server at start; the lookup reads what is missing by itself.
+    async fn prepare_hidden_matches(&self) -> StoreResult<()>;
     /// Versions stored before the search index existed and not indexed yet, in store order.
     async fn search_backlog(&self, limit: i64) -> StoreResult<Vec<BacklogVersion>>;
     /// Index these backlog versions (those still stored) and move the backlog past them; with

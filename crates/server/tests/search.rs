@@ -1043,7 +1043,269 @@ async fn across_communities(engine: Engine) {
     node.stop().await;
 }
 
+/// Fill the newest part of the value index as if it held its full count of rows: the next
+/// values go to a new part, and this one is sealed (its hashes read into memory by the
+/// hidden-match lookup).
+async fn seal_newest_value_part(node: &TestNode) {
+    sqlx::query(&format!(
+        "UPDATE value_parts SET written = {} WHERE part = (SELECT MAX(part) FROM value_parts)",
+        cairn_store::VALUE_PART_ROWS
+    ))
+    .execute(node.store.pool())
+    .await
+    .unwrap();
+}
+
+async fn value_parts_of(node: &TestNode, id: &str) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT v.part FROM object_values v JOIN stix_objects o ON o.seq = v.seq WHERE o.object_id = $1 ORDER BY v.part",
+    )
+    .bind(id.to_string())
+    .fetch_all(node.store.pool())
+    .await
+    .unwrap()
+}
+
+/// Values stored in several parts of the value index, sealed ones and the newest, are found by
+/// every read (lookup, correlations) and by the hidden-match lookup, whichever part holds them
+/// and whether or not this process had read a part before it was sealed.
+async fn values_are_found_in_every_part_of_the_index(engine: Engine) {
+    let node = TestNode::start(engine).await;
+    let red =
+        |id: &str, pattern: &str| indicator(id, "held back", pattern, RED, &[], &["beta-analyst"]);
+    let green = |id: &str, pattern: &str| indicator(id, "open", pattern, GREEN, &[], &[]);
+    // Part 0: a hidden and an open object of beta's.
+    let (hidden0, open0) = (new_id("indicator"), new_id("indicator"));
+    publish(
+        &node,
+        "beta-analyst",
+        vec![red(&hidden0, "[domain-name:value = 'zero.example']")],
+    )
+    .await;
+    publish(
+        &node,
+        "beta-analyst",
+        vec![green(&open0, "[ipv4-addr:value = '192.0.2.10']")],
+    )
+    .await;
+    // A publish with nothing to match: the lookup reads the (empty) sealed parts now.
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![green(
+            &new_id("indicator"),
+            "[ipv4-addr:value = '192.0.2.99']",
+        )],
+    )
+    .await;
+    assert!(notifications(&node, "beta-analyst").await.is_empty());
+    seal_newest_value_part(&node).await;
+    // Part 1: the same again, with other values.
+    let (hidden1, open1) = (new_id("indicator"), new_id("indicator"));
+    publish(
+        &node,
+        "beta-analyst",
+        vec![red(&hidden1, "[domain-name:value = 'one.example']")],
+    )
+    .await;
+    publish(
+        &node,
+        "beta-analyst",
+        vec![green(&open1, "[ipv4-addr:value = '192.0.2.11']")],
+    )
+    .await;
+    assert_eq!(value_parts_of(&node, &open0).await, vec![0]);
+    assert_eq!(value_parts_of(&node, &open1).await, vec![1]);
+
+    // Alpha holds the value of a hidden object in the sealed part: its owner is told.
+    let alpha0 = new_id("indicator");
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![green(&alpha0, "[domain-name:value = 'ZERO.example']")],
+    )
+    .await;
+    let n = notifications(&node, "beta-analyst").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["object_id"], hidden0.as_str());
+    // ... and of one in the newest part.
+    let alpha1 = new_id("indicator");
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![green(&alpha1, "[domain-name:value = 'one.example']")],
+    )
+    .await;
+    let n = notifications(&node, "beta-analyst").await;
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert!(
+        n.iter().any(|x| x["object_id"] == hidden1.as_str()),
+        "{n:?}"
+    );
+
+    // Part 1 sealed after this process read part 0: its hashes are read in turn.
+    seal_newest_value_part(&node).await;
+    let both = new_id("indicator");
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![green(&both, "[domain-name:value = 'one.example'] OR [ipv4-addr:value = '192.0.2.10'] OR [ipv4-addr:value = '192.0.2.11']")],
+    )
+    .await;
+    assert_eq!(value_parts_of(&node, &both).await, vec![2]);
+    let n = notifications(&node, "beta-analyst").await;
+    assert_eq!(n.len(), 3, "{n:?}");
+    // Values beta's open objects hold (visible to alpha) tell nobody; new values tell nobody.
+    assert!(notifications(&node, "alpha-analyst").await.is_empty());
+
+    // Every read finds the values of every part.
+    assert_eq!(
+        lookup(&node, "alpha-analyst", "value=192.0.2.10")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        lookup(&node, "alpha-analyst", "value=192.0.2.11")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        sorted(lookup(&node, "beta-analyst", "value=zero.example").await),
+        sorted(vec![hidden0.clone(), alpha0.clone()])
+    );
+    assert_eq!(
+        lookup(&node, "alpha-analyst", "value=zero.example").await,
+        vec![alpha0.clone()]
+    );
+    let (s, c) = correlations(&node, "alpha-analyst", &both).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        c,
+        vec![
+            ("domain:one.example".to_string(), vec![alpha1.clone()]),
+            ("ipv4:192.0.2.10".to_string(), vec![open0.clone()]),
+            ("ipv4:192.0.2.11".to_string(), vec![open1.clone()]),
+        ]
+    );
+    let (_, c) = correlations(&node, "beta-analyst", &hidden0).await;
+    assert_eq!(
+        c,
+        vec![("domain:zero.example".to_string(), vec![alpha0.clone()])]
+    );
+}
+
+/// Another process writing to the value index (here a second store on the same database, as
+/// `cairn import` beside a running server is): the server's hidden-match lookup must see its
+/// values, though they never passed through the server's own writes.
+async fn values_written_by_another_process_are_matched(engine: Engine) {
+    use cairn_core::model::{Actor, AuditEvent, TlpLevel};
+    use cairn_core::search::ValueKind;
+    let node = TestNode::start(engine).await;
+    // The server reads the newest part of the index into memory with its first publishes.
+    publish(
+        &node,
+        "beta-analyst",
+        vec![indicator(
+            &new_id("indicator"),
+            "first",
+            "[ipv4-addr:value = '192.0.2.1']",
+            GREEN,
+            &[],
+            &[],
+        )],
+    )
+    .await;
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![indicator(
+            &new_id("indicator"),
+            "second",
+            "[ipv4-addr:value = '192.0.2.2']",
+            GREEN,
+            &[],
+            &[],
+        )],
+    )
+    .await;
+    assert!(notifications(&node, "beta-analyst").await.is_empty());
+
+    // Beta's RED object, for beta-analyst only, written by another process.
+    let other = node.db.store().await;
+    let community = other.community_by_slug("test-isac").await.unwrap().unwrap();
+    let beta = other
+        .organization_by_short_name("beta")
+        .await
+        .unwrap()
+        .unwrap();
+    let analyst = other.user_by_name("beta-analyst").await.unwrap().unwrap();
+    let hidden = new_id("indicator");
+    let at = "2026-01-01T00:00:00.000Z";
+    let raw = json!({"type": "indicator", "spec_version": "2.1", "id": hidden, "created": at, "modified": at,
+        "name": "elsewhere", "pattern": "[domain-name:value = 'elsewhere.example']", "pattern_type": "stix",
+        "valid_from": at, "object_marking_refs": [RED]})
+    .to_string();
+    let version = cairn_core::sharing::NewObjectVersion {
+        object_id: hidden.clone(),
+        object_type: "indicator".into(),
+        spec_version: "2.1".into(),
+        version: Some(at.into()),
+        version_key: Some(cairn_core::sharing::version_key_of(
+            cairn_core::ts::parse(at).unwrap(),
+        )),
+        source_org: beta.id,
+        source_user: Some(analyst.id),
+        tlp: TlpLevel::Red,
+        revoked: false,
+        raw,
+        audience: Some(cairn_core::sharing::Audience {
+            organizations: vec![],
+            users: vec![analyst.id],
+        }),
+        provenance: None,
+        anonymous: false,
+        refs: Vec::new(),
+        index: cairn_core::search::VersionIndex {
+            values: vec![(ValueKind::Domain, "elsewhere.example".into())],
+            ..Default::default()
+        },
+    };
+    let op = Actor::system("test");
+    other
+        .share_objects(
+            community.id,
+            &[version],
+            AuditEvent::new(&op, "objects.share", "community", community.id),
+        )
+        .await
+        .unwrap();
+    other.close().await;
+
+    // Alpha posts the same value through the server: beta is told.
+    publish(
+        &node,
+        "alpha-analyst",
+        vec![indicator(
+            &new_id("indicator"),
+            "third",
+            "[domain-name:value = 'elsewhere.example']",
+            GREEN,
+            &[],
+            &[],
+        )],
+    )
+    .await;
+    let n = notifications(&node, "beta-analyst").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["object_id"], hidden.as_str());
+    assert!(notifications(&node, "alpha-analyst").await.is_empty());
+}
+
 both_engines!(
+    values_written_by_another_process_are_matched,
+    values_are_found_in_every_part_of_the_index,
     across_communities,
     correlation_is_visible_only_among_entitled_objects,
     hidden_match_tells_the_owner_and_nothing_to_the_poster,

@@ -26,10 +26,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::release::NOTICE_INSERT;
+use crate::search;
 use crate::sql::{
     next_audit_entry, AUDIT_HEAD_UPDATE, AUDIT_INSERT, STATUS_DELETE_OLD, STATUS_INSERT,
     WAL_AUTOCHECKPOINT_FRAMES,
 };
+use crate::value_filter::{PartWrite, ValueFilter};
 use crate::versions::{self, Known};
 
 type R<T> = Result<T, StoreError>;
@@ -56,6 +58,8 @@ pub(crate) struct BulkWriter {
     conn: Arc<Mutex<Connection>>,
     /// Told after each commit (the checkpointer waits on it).
     committed: Arc<tokio::sync::Notify>,
+    /// The store's value hashes in memory, which writes to the value index record into.
+    values: Arc<ValueFilter>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -86,6 +90,7 @@ impl BulkWriter {
         path: &str,
         cache_kib: u32,
         committed: Arc<tokio::sync::Notify>,
+        values: Arc<ValueFilter>,
     ) -> R<BulkWriter> {
         let conn = Connection::open_with_flags(
             path,
@@ -102,6 +107,7 @@ impl BulkWriter {
         Ok(BulkWriter {
             conn: Arc::new(Mutex::new(conn)),
             committed,
+            values,
         })
     }
 
@@ -233,9 +239,10 @@ impl BulkWriter {
         let (sender, receiver) = mpsc::channel();
         let conn = Arc::clone(&self.conn);
         let committed = Arc::clone(&self.committed);
+        let values = Arc::clone(&self.values);
         let thread = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            write_share(&mut conn, community, receiver, &committed)
+            write_share(&mut conn, community, receiver, &committed, &values)
         });
         (sender, thread)
     }
@@ -257,6 +264,7 @@ fn write_share(
     community: Uuid,
     receiver: mpsc::Receiver<ToWriter>,
     committed: &tokio::sync::Notify,
+    values: &ValueFilter,
 ) -> R<()> {
     // IMMEDIATE takes the write lock before any read, as `begin_write` does by touching the
     // audit chain's head first.
@@ -269,7 +277,7 @@ fn write_share(
     loop {
         match receiver.recv() {
             Ok(ToWriter::Chunk(chunk)) => {
-                let (o, n) = put_versions(&tx, community, &chunk)?;
+                let (o, n) = put_versions(&tx, values, community, &chunk)?;
                 outcomes.extend(o);
                 stored += n;
                 batch.extend(chunk);
@@ -329,9 +337,48 @@ fn append_audit(tx: &rusqlite::Transaction, event: AuditEvent) -> R<()> {
     Ok(())
 }
 
+/// Reserve room in the transaction for value rows of these hashes (at least one), and record
+/// them in the process's filter (as `crate::search::reserve_part` does): the part they go to.
+fn reserve_part(tx: &rusqlite::Transaction, filter: &ValueFilter, hashes: &[i64]) -> R<i64> {
+    use rusqlite::OptionalExtension;
+    let newest: Option<(i64, i64, String)> = tx
+        .prepare_cached(search::NEWEST_PART)
+        .and_then(|mut s| {
+            s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    let (part, open) = search::part_for(newest.as_ref().map(|(p, w, _)| (*p, *w)));
+    let n = hashes.len() as i64;
+    let stamp = search::new_stamp();
+    if open {
+        tx.prepare_cached(search::OPEN_PART)
+            .and_then(|mut s| s.execute(params![part, n, stamp]))
+    } else {
+        tx.prepare_cached(search::GROW_PART)
+            .and_then(|mut s| s.execute(params![n, stamp, part]))
+    }
+    .map_err(err)?;
+    let (from, found) = match (&newest, open) {
+        (Some((_, written, found)), false) => (*written, Some(found.as_str())),
+        _ => (0, None),
+    };
+    filter.record_write(
+        PartWrite {
+            part,
+            from,
+            found,
+            stamp,
+        },
+        hashes.iter().copied(),
+    );
+    Ok(part)
+}
+
 /// Store one chunk of versions in the transaction: the outcomes and how many were stored.
 fn put_versions(
     tx: &rusqlite::Transaction,
+    filter: &ValueFilter,
     community: Uuid,
     batch: &[NewObjectVersion],
 ) -> R<(Vec<PutOutcome>, usize)> {
@@ -384,9 +431,21 @@ fn put_versions(
             .map_err(err)?;
         let mut value = tx
             .prepare_cached(
-                "INSERT INTO object_values (seq, h, kind, value) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO object_values (part, seq, h, kind, value) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(err)?;
+        let hashes: Vec<i64> = plan
+            .rows
+            .iter()
+            .flat_map(|r| r.obj.index.values.iter())
+            .map(|(kind, v)| cairn_core::search::value_hash(kind.as_str(), v))
+            .collect();
+        let part = if hashes.is_empty() {
+            0
+        } else {
+            reserve_part(tx, filter, &hashes)?
+        };
+        let mut hash = hashes.into_iter();
         let mut text = tx
             .prepare_cached("INSERT INTO object_text (rowid, name, body) VALUES (?1, ?2, ?3)")
             .map_err(err)?;
@@ -421,14 +480,11 @@ fn put_versions(
                     .map_err(err)?;
             }
             for (kind, v) in &obj.index.values {
-                let kind = kind.as_str();
+                let h = hash
+                    .next()
+                    .ok_or_else(|| StoreError::Internal("fewer value hashes than values".into()))?;
                 value
-                    .execute(params![
-                        seq,
-                        cairn_core::search::value_hash(kind, v),
-                        kind,
-                        v
-                    ])
+                    .execute(params![part, seq, h, kind.as_str(), v])
                     .map_err(err)?;
             }
             if !obj.index.name_terms.is_empty() || !obj.index.body_terms.is_empty() {

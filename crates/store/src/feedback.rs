@@ -86,8 +86,14 @@ impl SqlStore {
         audit: AuditEvent,
     ) -> R<Vec<PutOutcome>> {
         let mut tx = self.begin_write().await?;
-        let (outcomes, stored) =
-            Self::put_versions(&mut tx, self.engine(), community, batch).await?;
+        let (outcomes, stored) = Self::put_versions(
+            &mut tx,
+            self.engine(),
+            self.value_filter(),
+            community,
+            batch,
+        )
+        .await?;
         if stored != batch.len() {
             // All or nothing: dropping the transaction rolls it back.
             return Ok(outcomes);

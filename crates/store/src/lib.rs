@@ -19,6 +19,8 @@ mod release;
 mod rows;
 mod search;
 mod sql;
+mod value_filter;
 mod versions;
 
+pub use search::PART_ROWS as VALUE_PART_ROWS;
 pub use sql::{connect, SqlStore, StoreOptions};

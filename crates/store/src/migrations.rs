@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_value_seq_index.sql"),
         postgres: include_str!("../migrations/postgres/0010_value_seq_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "value_parts",
+        sqlite: include_str!("../migrations/sqlite/0011_value_parts.sql"),
+        postgres: include_str!("../migrations/postgres/0011_value_parts.sql"),
+    },
 ];
 
 fn internal(e: sqlx::Error) -> StoreError {

@@ -107,6 +107,7 @@ impl SqlStore {
             let (outcomes, _) = Self::put_versions(
                 &mut tx,
                 self.engine(),
+                self.value_filter(),
                 c.community_id,
                 std::slice::from_ref(v),
             )

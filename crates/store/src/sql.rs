@@ -68,6 +68,8 @@ pub struct SqlStore {
     engine: Engine,
     /// On SQLite (a file), where shares are written (see `crate::bulk`).
     bulk: Option<crate::bulk::BulkWriter>,
+    /// The hashes of the sealed parts of the value index (see `crate::search::ValueFilter`).
+    values: Arc<crate::value_filter::ValueFilter>,
     /// Held while the store is in use; the SQLite checkpointer stops when the last is dropped.
     _alive: Arc<()>,
 }
@@ -357,11 +359,13 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     drop(conn);
     let alive = Arc::new(());
     let committed = Arc::new(tokio::sync::Notify::new());
+    let values = Arc::new(crate::value_filter::ValueFilter::default());
     let bulk = match sqlite_file(&url) {
         Some(path) if engine == Engine::Sqlite => Some(crate::bulk::BulkWriter::open(
             &path,
             WRITER_CACHE_KIB,
             Arc::clone(&committed),
+            Arc::clone(&values),
         )?),
         _ => None,
     };
@@ -374,6 +378,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
         stable,
         engine,
         bulk,
+        values,
         _alive: alive,
     })
 }
@@ -548,6 +553,7 @@ impl SqlStore {
     pub(crate) async fn put_versions(
         tx: &mut Tx,
         engine: Engine,
+        filter: &crate::value_filter::ValueFilter,
         community: Uuid,
         batch: &[NewObjectVersion],
     ) -> R<(Vec<PutOutcome>, usize)> {
@@ -675,7 +681,7 @@ impl SqlStore {
                 index: &obj.index,
             })
             .collect();
-        crate::search::insert_index(tx, engine, &index_rows).await?;
+        crate::search::insert_index(tx, engine, filter, &index_rows).await?;
         // Versions stored before that a new one now follows.
         for (object_id, newest) in &plan.supersede {
             sqlx::query(versions::SUPERSEDE)
@@ -740,6 +746,11 @@ impl SqlStore {
     }
 
     /// The pool, for the store's own tests and tools.
+    /// The hashes of the sealed parts of the value index this process has read.
+    pub(crate) fn value_filter(&self) -> &crate::value_filter::ValueFilter {
+        &self.values
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -860,6 +871,10 @@ impl Store for SqlStore {
 
     async fn record_notifications(&self, notify: &[Notification], audit: AuditEvent) -> R<()> {
         self.do_record_notifications(notify, audit).await
+    }
+
+    async fn prepare_hidden_matches(&self) -> R<()> {
+        self.do_prepare_hidden_matches().await
     }
 
     async fn search_backlog(&self, limit: i64) -> R<Vec<BacklogVersion>> {
@@ -1437,7 +1452,8 @@ impl Store for SqlStore {
             return Ok(outcomes);
         }
         let mut tx = self.begin_write().await?;
-        let (outcomes, stored) = Self::put_versions(&mut tx, self.engine, community, batch).await?;
+        let (outcomes, stored) =
+            Self::put_versions(&mut tx, self.engine, &self.values, community, batch).await?;
         if stored == 0 {
             // Nothing changed: no audit entry for a no-op.
             return Ok(outcomes);
@@ -1472,7 +1488,8 @@ impl Store for SqlStore {
                 Some(t) => t,
                 None => tx.insert(self.begin_write().await?),
             };
-            let (o, n) = Self::put_versions(t, self.engine, community, &chunk).await?;
+            let (o, n) =
+                Self::put_versions(t, self.engine, &self.values, community, &chunk).await?;
             outcomes.extend(o);
             stored += n;
             batch.extend(chunk);

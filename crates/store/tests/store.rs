@@ -591,6 +591,19 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
         .fetch_optional(store.pool())
         .await;
     assert!(old.is_err(), "the old table is dropped");
+    // Step 11: the values stored form the first part of the index in parts, counted.
+    let parts: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT part, written, stamp FROM value_parts ORDER BY part")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(parts, vec![(0, want.len() as i64, "migration".to_string())]);
+    let in_parts: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT part, COUNT(*) FROM object_values GROUP BY part")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(in_parts, vec![(0, want.len() as i64)]);
 }
 
 /// A version as the core hands it to the store, for tests that call the store directly.
