@@ -2,7 +2,7 @@
 
 Four stores of the same rows `(seq, h, kind, value)` with an index on `seq`: *none* (no value
 index), *btree* (an index on `(kind, h, seq)`, as `object_values` has), *bucket* (an index on
-`(seq / 131072, kind, h)`: partitioned by age, lookups seek every partition) and *fts* (a
+`(seq / BUCKET, kind, h)`, 131,072 unless set: partitioned by age, lookups seek every partition) and *fts* (a
 contentless FTS5 table, `detail=none`, one token per value hash, rowid = seq: a log-structured
 index).
 Each is loaded with 1,000,000 values in transactions of 1,000, then 100 more transactions of
@@ -12,6 +12,7 @@ lookup after a publish makes.
 
     python3 bench/value_index_experiment.py [FOLDER [MODE...]]
     CHECKPOINT_EVERY=10 python3 bench/value_index_experiment.py /tmp/x btree
+    BUCKET=32768 python3 bench/value_index_experiment.py /tmp/x bucket
 
 See docs/PERFORMANCE.md ("Search, value lookup and correlation", next steps).
 """
@@ -26,6 +27,8 @@ import time
 N, CHUNK, TIMED = 1_000_000, 1_000, 100
 # Checkpoint after every this many timed transactions (CHECKPOINT_EVERY=10 in the environment).
 EVERY = int(os.environ.get("CHECKPOINT_EVERY", "1"))
+# Values per partition of the *bucket* index (BUCKET=32768 in the environment).
+BUCKET = int(os.environ.get("BUCKET", "131072"))
 
 
 def run(mode: str, folder: str) -> None:
@@ -41,7 +44,7 @@ def run(mode: str, folder: str) -> None:
     if mode == "btree":
         c.execute("CREATE INDEX v_h ON v (kind, h, seq)")
     elif mode == "bucket":
-        c.execute("CREATE INDEX v_h ON v (seq / 131072, kind, h)")
+        c.execute(f"CREATE INDEX v_h ON v (seq / {BUCKET}, kind, h)")
     elif mode == "fts":
         c.execute("CREATE VIRTUAL TABLE vf USING fts5(t, content='', detail=none)")
     rng = random.Random(1)
@@ -82,14 +85,14 @@ def run(mode: str, folder: str) -> None:
             f"mean {statistics.fmean(times):5.1f} ms, p90 {sorted(times)[TIMED * 9 // 10]:5.1f} ms")
     if mode != "none":
         held = [h for (h,) in c.execute("SELECT h FROM v ORDER BY random() LIMIT 2000")]
-        buckets = ",".join(str(b) for b in range(seq // 131072 + 1))
+        buckets = ",".join(str(b) for b in range(seq // BUCKET + 1))
         lat = []
         for h in held:
             t = time.perf_counter()
             if mode == "btree":
                 found = c.execute("SELECT seq FROM v WHERE kind = 'ipv4' AND h = ?", (h,)).fetchall()
             elif mode == "bucket":
-                found = c.execute(f"SELECT seq FROM v WHERE seq / 131072 IN ({buckets}) AND kind = 'ipv4' AND h = ?",
+                found = c.execute(f"SELECT seq FROM v WHERE seq / {BUCKET} IN ({buckets}) AND kind = 'ipv4' AND h = ?",
                                   (h,)).fetchall()
             else:
                 found = c.execute("SELECT rowid FROM vf WHERE vf MATCH ?", ('"h%x"' % h,)).fetchall()
@@ -102,7 +105,7 @@ def run(mode: str, folder: str) -> None:
             if mode == "btree":
                 c.execute(f"SELECT DISTINCT h FROM v WHERE kind = 'ipv4' AND h IN ({','.join(map(str, probe))})").fetchall()
             elif mode == "bucket":
-                c.execute(f"SELECT DISTINCT h FROM v WHERE seq / 131072 IN ({buckets}) AND kind = 'ipv4' "
+                c.execute(f"SELECT DISTINCT h FROM v WHERE seq / {BUCKET} IN ({buckets}) AND kind = 'ipv4' "
                           f"AND h IN ({','.join(map(str, probe))})").fetchall()
             else:
                 c.execute("SELECT rowid FROM vf WHERE vf MATCH ?", (" OR ".join('"h%x"' % h for h in probe),)).fetchall()
