@@ -31,7 +31,7 @@ use crate::sql::{
     next_audit_entry, AUDIT_HEAD_UPDATE, AUDIT_INSERT, STATUS_DELETE_OLD, STATUS_INSERT,
     WAL_AUTOCHECKPOINT_FRAMES,
 };
-use crate::value_filter::{PartWrite, ValueFilter};
+use crate::value_filter::ValueFilter;
 use crate::versions::{self, Known};
 
 type R<T> = Result<T, StoreError>;
@@ -348,31 +348,16 @@ fn reserve_part(tx: &rusqlite::Transaction, filter: &ValueFilter, hashes: &[i64]
                 .optional()
         })
         .map_err(err)?;
-    let (part, open) = search::part_for(newest.as_ref().map(|(p, w, _)| (*p, *w)));
-    let n = hashes.len() as i64;
-    let stamp = search::new_stamp();
-    if open {
+    let r = search::Reservation::plan(newest, hashes.len() as i64);
+    if r.open {
         tx.prepare_cached(search::OPEN_PART)
-            .and_then(|mut s| s.execute(params![part, n, stamp]))
+            .and_then(|mut s| s.execute(params![r.part, r.rows, r.stamp]))
     } else {
         tx.prepare_cached(search::GROW_PART)
-            .and_then(|mut s| s.execute(params![n, stamp, part]))
+            .and_then(|mut s| s.execute(params![r.rows, r.stamp, r.part]))
     }
     .map_err(err)?;
-    let (from, found) = match (&newest, open) {
-        (Some((_, written, found)), false) => (*written, Some(found.as_str())),
-        _ => (0, None),
-    };
-    filter.record_write(
-        PartWrite {
-            part,
-            from,
-            found,
-            stamp,
-        },
-        hashes.iter().copied(),
-    );
-    Ok(part)
+    Ok(r.record(filter, hashes))
 }
 
 /// Store one chunk of versions in the transaction: the outcomes and how many were stored.

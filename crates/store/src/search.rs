@@ -53,7 +53,7 @@ pub(crate) const GROW_PART: &str =
 /// (`true`) once it is full. All rows of one write go to one part, so a part may exceed
 /// [`PART_ROWS`] by one write's rows. Called under the store's write lock, so parts open one
 /// at a time and a part no longer the newest never receives a row again.
-pub(crate) fn part_for(newest: Option<(i64, i64)>) -> (i64, bool) {
+fn part_for(newest: Option<(i64, i64)>) -> (i64, bool) {
     match newest {
         None => (0, true),
         Some((part, written)) if written >= PART_ROWS => (part + 1, true),
@@ -61,9 +61,46 @@ pub(crate) fn part_for(newest: Option<(i64, i64)>) -> (i64, bool) {
     }
 }
 
-/// A fresh stamp for a write to the value index.
-pub(crate) fn new_stamp() -> String {
-    Uuid::new_v4().simple().to_string()
+/// Room for a write's value rows, planned from the newest part as the write found it (its part,
+/// count and stamp, `NEWEST_PART`). The writer runs [`OPEN_PART`] with `(part, rows, stamp)`
+/// when `open`, else [`GROW_PART`] with `(rows, stamp, part)`, then [`Reservation::record`]s.
+pub(crate) struct Reservation {
+    pub part: i64,
+    pub open: bool,
+    pub rows: i64,
+    pub stamp: String,
+    found: Option<(i64, String)>,
+}
+
+impl Reservation {
+    pub(crate) fn plan(newest: Option<(i64, i64, String)>, rows: i64) -> Reservation {
+        let (part, open) = part_for(newest.as_ref().map(|(p, w, _)| (*p, *w)));
+        Reservation {
+            part,
+            open,
+            rows,
+            stamp: Uuid::new_v4().simple().to_string(),
+            found: newest.filter(|_| !open).map(|(_, w, s)| (w, s)),
+        }
+    }
+
+    /// Record the write's hashes in this process's filter: the part they go to.
+    pub(crate) fn record(self, filter: &ValueFilter, hashes: &[i64]) -> i64 {
+        let (from, found) = match &self.found {
+            Some((written, stamp)) => (*written, Some(stamp.as_str())),
+            None => (0, None),
+        };
+        filter.record_write(
+            PartWrite {
+                part: self.part,
+                from,
+                found,
+                stamp: self.stamp,
+            },
+            hashes.iter().copied(),
+        );
+        self.part
+    }
 }
 
 /// Reserve room in the transaction for value rows of these hashes (at least one), and record
@@ -81,35 +118,20 @@ async fn reserve_part(tx: &mut Tx, filter: &ValueFilter, hashes: &[i64]) -> R<i6
         )),
         None => None,
     };
-    let (part, open) = part_for(newest.as_ref().map(|(p, w, _)| (*p, *w)));
-    let n = hashes.len() as i64;
-    let stamp = new_stamp();
-    let q = if open {
+    let r = Reservation::plan(newest, hashes.len() as i64);
+    let q = if r.open {
         sqlx::query(OPEN_PART)
-            .bind(part)
-            .bind(n)
-            .bind(stamp.clone())
+            .bind(r.part)
+            .bind(r.rows)
+            .bind(r.stamp.clone())
     } else {
         sqlx::query(GROW_PART)
-            .bind(n)
-            .bind(stamp.clone())
-            .bind(part)
+            .bind(r.rows)
+            .bind(r.stamp.clone())
+            .bind(r.part)
     };
     q.execute(&mut **tx).await.map_err(m)?;
-    let (from, found) = match (&newest, open) {
-        (Some((_, written, found)), false) => (*written, Some(found.as_str())),
-        _ => (0, None),
-    };
-    filter.record_write(
-        PartWrite {
-            part,
-            from,
-            found,
-            stamp,
-        },
-        hashes.iter().copied(),
-    );
-    Ok(part)
+    Ok(r.record(filter, hashes))
 }
 
 /// The condition that `column` (a part of the value index) is any part: a seek into each. On
@@ -760,5 +782,33 @@ impl SqlStore {
             .collect();
         insert_index(&mut tx, self.engine(), self.value_filter(), &rows).await?;
         tx.commit().await.map_err(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_fill_the_newest_part_then_open_the_next() {
+        let first = Reservation::plan(None, 5);
+        assert_eq!((first.part, first.open, first.rows), (0, true, 5));
+        let grow = Reservation::plan(Some((3, 10, "s1".into())), 7);
+        assert_eq!((grow.part, grow.open), (3, false));
+        assert_ne!(grow.stamp, first.stamp);
+        let next = Reservation::plan(Some((3, PART_ROWS, "s2".into())), 7);
+        assert_eq!((next.part, next.open), (4, true));
+
+        // What each records: a part opened starts afresh; growing continues from the stamp found.
+        let filter = ValueFilter::default();
+        let opened = Reservation::plan(Some((3, PART_ROWS, "s2".into())), 1);
+        let stamp = opened.stamp.clone();
+        assert_eq!(opened.record(&filter, &[42]), 4);
+        assert!(filter.newest_complete(4, &stamp));
+        let grown = Reservation::plan(Some((4, 1, stamp.clone())), 1);
+        let later = grown.stamp.clone();
+        assert_eq!(grown.record(&filter, &[43]), 4);
+        assert!(filter.newest_complete(4, &later));
+        assert!(filter.newest_complete(4, &stamp));
     }
 }
