@@ -524,6 +524,30 @@ async fn values_are_normalized(engine: Engine) {
         ],
     )
     .await;
+    // A value with quotes, a backslash and letters beyond ASCII (stored as JSON on PostgreSQL).
+    let odd = new_id("indicator");
+    publish(
+        &node,
+        "beta-analyst",
+        vec![indicator(
+            &odd,
+            "o",
+            "[url:value = 'http://example.org/q\"x\\\\y/ünï']",
+            GREEN,
+            &[],
+            &[],
+        )],
+    )
+    .await;
+    assert_eq!(
+        lookup(
+            &node,
+            "alpha-reader",
+            "value=http%3A%2F%2Fexample.org%2Fq%22x%5Cy%2F%C3%BCn%C3%AF"
+        )
+        .await,
+        vec![odd.clone()]
+    );
     // An SCO holding the same domain.
     let sco = "domain-name--dc63603e-e634-5357-b239-d4b562bc5445";
     publish(&node, "alpha-analyst", vec![json!({"type": "domain-name", "spec_version": "2.1", "id": sco, "value": "example.com"})]).await;
