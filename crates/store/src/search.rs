@@ -262,7 +262,7 @@ pub(crate) async fn insert_index(
 }
 
 /// The condition that skips the publish's own rows of `values` (by `column`, a `seq`), from the
-/// index `(kind, h, seq)` before any row is read. Writes take the store's write lock one at a
+/// index `(part, kind, h, seq)` before any row is read. Writes take the store's write lock one at a
 /// time (the bulk writer on SQLite, `begin_write` on the audit chain's head), so a publish's
 /// rows take consecutive `seq`s and no other row falls between its first and its last: the
 /// range of the own rows given skips exactly them, in two parameters however many there are
