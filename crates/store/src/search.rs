@@ -490,20 +490,24 @@ impl SqlStore {
         values: &[PublishedValue],
         limit: i64,
     ) -> R<Vec<HiddenMatch>> {
-        let mut by_kind: BTreeMap<ValueKind, Vec<&PublishedValue>> = BTreeMap::new();
-        for v in values {
-            by_kind.entry(v.kind).or_default().push(v);
+        // Each value's hash, once (a SHA-256 each).
+        let hashed: Vec<(&PublishedValue, i64)> = values
+            .iter()
+            .map(|v| (v, value_hash(v.kind.as_str(), &v.value)))
+            .collect();
+        let mut by_kind: BTreeMap<ValueKind, Vec<(&PublishedValue, i64)>> = BTreeMap::new();
+        for (v, h) in &hashed {
+            by_kind.entry(v.kind).or_default().push((v, *h));
         }
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        let held = self.held_by_others(values).await?;
+        let held = self.held_by_others(&hashed).await?;
         for (kind, all) in by_kind {
             // The values to look up in each sealed part that may hold them (`Some(part)`), and
             // in the parts not read into memory (`None`): each value is sought only where it
             // may be.
             let mut groups: BTreeMap<Option<i64>, Vec<&PublishedValue>> = BTreeMap::new();
-            for v in all {
-                let h = value_hash(kind.as_str(), &v.value);
+            for (v, h) in all {
                 for part in held.sealed.get(&h).into_iter().flatten() {
                     groups.entry(Some(*part)).or_default().push(v);
                 }
@@ -571,8 +575,7 @@ impl SqlStore {
     /// process keeps in memory (see `crate::value_filter`): most values of a publish are new,
     /// and are then settled without reading the index. A value kept may still be held by no one
     /// else (a deleted row, a shared print): the lookup that follows is exact.
-    async fn held_by_others(&self, values: &[PublishedValue]) -> R<Candidates> {
-        let hash = |v: &PublishedValue| value_hash(v.kind.as_str(), &v.value);
+    async fn held_by_others(&self, values: &[(&PublishedValue, i64)]) -> R<Candidates> {
         let Some(newest) = sqlx::query(NEWEST_PART)
             .fetch_optional(self.pool())
             .await
@@ -589,11 +592,10 @@ impl SqlStore {
         {
             let mut sealed = self.value_filter().sealed.lock().await;
             self.load_sealed_parts(&mut sealed, part).await?;
-            for v in values {
-                let h = hash(v);
-                let parts: Vec<i64> = sealed.parts_holding(h).collect();
+            for (_, h) in values {
+                let parts: Vec<i64> = sealed.parts_holding(*h).collect();
                 if !parts.is_empty() {
-                    held.sealed.insert(h, parts);
+                    held.sealed.insert(*h, parts);
                 }
             }
         }
@@ -601,8 +603,7 @@ impl SqlStore {
         if !filter.newest_complete(part, &stamp) {
             stamp = self.read_newest_part(part).await?;
         }
-        for v in values {
-            let h = hash(v);
+        for &(v, h) in values {
             // The publish's own rows are all in the newest part unless a sealed part may hold
             // the value (a publish whose rows filled a part and opened the next): then every
             // row of the newest part holding it counts.
