@@ -1272,29 +1272,19 @@ async fn values_written_by_another_process_are_matched(engine: Engine) {
         "valid_from": at, "object_marking_refs": [RED]})
     .to_string();
     let version = cairn_core::sharing::NewObjectVersion {
-        object_id: hidden.clone(),
         object_type: "indicator".into(),
-        spec_version: "2.1".into(),
-        version: Some(at.into()),
-        version_key: Some(cairn_core::sharing::version_key_of(
-            cairn_core::ts::parse(at).unwrap(),
-        )),
-        source_org: beta.id,
         source_user: Some(analyst.id),
         tlp: TlpLevel::Red,
-        revoked: false,
         raw,
         audience: Some(cairn_core::sharing::Audience {
             organizations: vec![],
             users: vec![analyst.id],
         }),
-        provenance: None,
-        anonymous: false,
-        refs: Vec::new(),
         index: cairn_core::search::VersionIndex {
             values: vec![(ValueKind::Domain, "elsewhere.example".into())],
             ..Default::default()
         },
+        ..cairn_testkit::plain_version(&hidden, beta.id)
     };
     let op = Actor::system("test");
     other

@@ -1,5 +1,7 @@
 //! Row decoding: text ids, fixed-width timestamps and enum names back into domain records.
 
+use std::borrow::Cow;
+
 use cairn_core::model::*;
 use cairn_core::{ts, StoreError};
 use sqlx::any::AnyRow;
@@ -56,13 +58,22 @@ fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> R<T> {
     parse(&t).ok_or_else(|| bad(col, format!("unknown value `{t}`")))
 }
 
+/// A column's name read with `prefix` before it (borrowed when there is none).
+fn prefixed(prefix: &str, name: &'static str) -> Cow<'static, str> {
+    if prefix.is_empty() {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(format!("{prefix}{name}"))
+    }
+}
+
 pub fn organization(row: &AnyRow) -> R<Organization> {
     organization_in(row, "")
 }
 
 /// The columns read with `prefix` before each name (from a join that aliases them).
 pub fn organization_in(row: &AnyRow, prefix: &str) -> R<Organization> {
-    let c = |name: &str| format!("{prefix}{name}");
+    let c = |name: &'static str| prefixed(prefix, name);
     Ok(Organization {
         id: uuid(row, &c("id"))?,
         name: text(row, &c("name"))?,
@@ -98,7 +109,7 @@ pub fn user(row: &AnyRow) -> R<User> {
 
 /// The columns read with `prefix` before each name (from a join that aliases them).
 pub fn user_in(row: &AnyRow, prefix: &str) -> R<User> {
-    let c = |name: &str| format!("{prefix}{name}");
+    let c = |name: &'static str| prefixed(prefix, name);
     Ok(User {
         id: uuid(row, &c("id"))?,
         org_id: uuid(row, &c("org_id"))?,
@@ -120,7 +131,7 @@ pub fn token(row: &AnyRow) -> R<ApiToken> {
 
 /// The columns read with `prefix` before each name (from a join that aliases them).
 pub fn token_in(row: &AnyRow, prefix: &str) -> R<ApiToken> {
-    let c = |name: &str| format!("{prefix}{name}");
+    let c = |name: &'static str| prefixed(prefix, name);
     Ok(ApiToken {
         id: uuid(row, &c("id"))?,
         user_id: uuid(row, &c("user_id"))?,

@@ -49,7 +49,7 @@ pub(crate) const OPEN_PART: &str =
 pub(crate) const GROW_PART: &str =
     "UPDATE value_parts SET written = written + $1, stamp = $2 WHERE part = $3";
 
-/// Where `n` new value rows go, given the newest part and its count: that part, or a new one
+/// Where a write's value rows go, given the newest part and its count: that part, or a new one
 /// (`true`) once it is full. All rows of one write go to one part, so a part may exceed
 /// [`PART_ROWS`] by one write's rows. Called under the store's write lock, so parts open one
 /// at a time and a part no longer the newest never receives a row again.
@@ -134,16 +134,6 @@ async fn reserve_part(tx: &mut Tx, filter: &ValueFilter, hashes: &[i64]) -> R<i6
     Ok(r.record(filter, hashes))
 }
 
-/// The condition that `column` (a part of the value index) is any part: a seek into each. On
-/// PostgreSQL as an array read once, so that the plan stays an index scan per part whatever the
-/// statistics say.
-fn any_part(engine: Engine, column: &str) -> String {
-    match engine {
-        Engine::Sqlite => format!("{column} IN (SELECT part FROM value_parts)"),
-        Engine::Postgres => format!("{column} = ANY(ARRAY(SELECT part FROM value_parts))"),
-    }
-}
-
 /// Where the values of a publish that someone else may hold are to be looked up.
 #[derive(Debug, Default)]
 struct Candidates {
@@ -153,6 +143,12 @@ struct Candidates {
     sealed: HashMap<i64, Vec<i64>>,
     /// Hashes the parts from `sealed_below` on may hold for someone else.
     unsealed: HashSet<i64>,
+}
+
+/// The prints of a part from the aggregate of its hashes (column `hs`, see `hash_list`).
+fn part_prints(row: &sqlx::any::AnyRow, part: i64) -> R<Vec<u32>> {
+    prints_of(&rows::opt_text(row, "hs")?.unwrap_or_default())
+        .map_err(|e| StoreError::Internal(format!("value index part {part}: {e}")))
 }
 
 /// The column of `object_text` that holds the version's `seq`.
@@ -461,7 +457,7 @@ impl SqlStore {
         let vis = visible_in(&mut sql, viewers, "o");
         let latest = latest_visible(&mut sql, viewers, "o");
         let l = sql.int(limit);
-        let parts = any_part(self.engine(), "ov.part");
+        let parts = parts_condition(&mut sql, self.engine(), "ov.part", 0, Vec::new());
         sql.push(&format!(
             "SELECT ov.kind, ov.value, {FOUND_COLS} FROM object_values src \
              CROSS JOIN object_values ov CROSS JOIN stix_objects o CROSS JOIN communities c \
@@ -535,15 +531,13 @@ impl SqlStore {
                     let l = sql.int(limit - out.len() as i64);
                     let parts = match part {
                         Some(part) => format!("ov.part = {}", sql.int(part)),
-                        None => {
-                            let from = sql.int(held.sealed_below);
-                            let parts =
-                                format!("SELECT part FROM value_parts WHERE part >= {from}");
-                            match self.engine() {
-                                Engine::Sqlite => format!("ov.part IN ({parts})"),
-                                Engine::Postgres => format!("ov.part = ANY(ARRAY({parts}))"),
-                            }
-                        }
+                        None => parts_condition(
+                            &mut sql,
+                            self.engine(),
+                            "ov.part",
+                            held.sealed_below,
+                            Vec::new(),
+                        ),
                     };
                     sql.push(&format!(
                     "SELECT o.community_id, o.object_id, o.source_org, ov.kind, ov.value FROM object_values ov CROSS JOIN stix_objects o \
@@ -576,15 +570,10 @@ impl SqlStore {
     /// and are then settled without reading the index. A value kept may still be held by no one
     /// else (a deleted row, a shared print): the lookup that follows is exact.
     async fn held_by_others(&self, values: &[(&PublishedValue, i64)]) -> R<Candidates> {
-        let Some(newest) = sqlx::query(NEWEST_PART)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(m)?
-        else {
+        let Some((part, mut stamp)) = self.newest_part().await? else {
             // No part: no value was ever indexed.
             return Ok(Candidates::default());
         };
-        let (part, mut stamp) = (rows::int(&newest, "part")?, rows::text(&newest, "stamp")?);
         let mut held = Candidates {
             sealed_below: part,
             ..Default::default()
@@ -636,10 +625,8 @@ impl SqlStore {
         .await
         .map_err(m)?;
         let stamp = rows::text(&row, "stamp")?;
-        let prints = prints_of(&rows::opt_text(&row, "hs")?.unwrap_or_default())
-            .map_err(|e| StoreError::Internal(format!("part {part}: {e}")))?;
         self.value_filter()
-            .install_newest(part, stamp.clone(), prints);
+            .install_newest(part, stamp.clone(), part_prints(&row, part)?);
         Ok(stamp)
     }
 
@@ -652,16 +639,22 @@ impl SqlStore {
         }
     }
 
-    pub(crate) async fn do_prepare_hidden_matches(&self) -> R<()> {
-        let started = std::time::Instant::now();
-        let Some(newest) = sqlx::query(NEWEST_PART)
+    /// The newest part of the value index and its stamp, as committed now (none before the
+    /// first value was indexed).
+    async fn newest_part(&self) -> R<Option<(i64, String)>> {
+        sqlx::query(NEWEST_PART)
             .fetch_optional(self.pool())
             .await
             .map_err(m)?
-        else {
+            .map(|r| Ok((rows::int(&r, "part")?, rows::text(&r, "stamp")?)))
+            .transpose()
+    }
+
+    pub(crate) async fn do_prepare_hidden_matches(&self) -> R<()> {
+        let started = std::time::Instant::now();
+        let Some((part, _)) = self.newest_part().await? else {
             return Ok(());
         };
-        let part = rows::int(&newest, "part")?;
         let mut sealed = self.value_filter().sealed.lock().await;
         self.load_sealed_parts(&mut sealed, part).await?;
         self.read_newest_part(part).await?;
@@ -685,9 +678,7 @@ impl SqlStore {
             .fetch_one(self.pool())
             .await
             .map_err(m)?;
-            let prints = prints_of(&rows::opt_text(&row, "hs")?.unwrap_or_default())
-                .map_err(|e| StoreError::Internal(format!("part {part}: {e}")))?;
-            sealed.push(prints);
+            sealed.push(part_prints(&row, part)?);
         }
         Ok(())
     }

@@ -68,7 +68,7 @@ pub struct SqlStore {
     engine: Engine,
     /// On SQLite (a file), where shares are written (see `crate::bulk`).
     bulk: Option<crate::bulk::BulkWriter>,
-    /// The hashes of the sealed parts of the value index (see `crate::search::ValueFilter`).
+    /// The value hashes this process keeps in memory (see `crate::value_filter`).
     values: Arc<crate::value_filter::ValueFilter>,
     /// Held while the store is in use; the SQLite checkpointer stops when the last is dropped.
     _alive: Arc<()>,
@@ -745,12 +745,12 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The pool, for the store's own tests and tools.
-    /// The hashes of the sealed parts of the value index this process has read.
+    /// The value hashes this process keeps in memory (see `crate::value_filter`).
     pub(crate) fn value_filter(&self) -> &crate::value_filter::ValueFilter {
         &self.values
     }
 
+    /// The pool, for the store's own tests and tools.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -606,33 +606,6 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
     assert_eq!(in_parts, vec![(0, want.len() as i64)]);
 }
 
-/// A version as the core hands it to the store, for tests that call the store directly.
-fn plain_version(id: &str, org: uuid::Uuid) -> cairn_core::sharing::NewObjectVersion {
-    let at = "2026-01-01T00:00:00.000Z";
-    let raw = serde_json::json!({"type": "malware", "spec_version": "2.1", "id": id,
-        "created": at, "modified": at, "name": "m", "is_family": false})
-    .to_string();
-    cairn_core::sharing::NewObjectVersion {
-        object_id: id.to_string(),
-        object_type: "malware".into(),
-        spec_version: "2.1".into(),
-        version: Some(at.into()),
-        version_key: Some(cairn_core::sharing::version_key_of(
-            cairn_core::ts::parse(at).unwrap(),
-        )),
-        source_org: org,
-        source_user: None,
-        tlp: TlpLevel::Green,
-        revoked: false,
-        raw,
-        audience: None,
-        provenance: None,
-        anonymous: false,
-        refs: Vec::new(),
-        index: Default::default(),
-    }
-}
-
 /// Seed the store; its community `test-isac` and organization `alpha`.
 async fn seeded_community_and_org(
     cairn: &Cairn,
@@ -665,8 +638,8 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
     let (community, org) = seeded_community_and_org(&cairn, &store).await;
     let entries = verify_chain(store.as_ref()).await.unwrap();
     let first = vec![
-        plain_version("malware--0c000000-0000-4000-8000-000000000001", org.id),
-        plain_version("malware--0c000000-0000-4000-8000-000000000002", org.id),
+        cairn_testkit::plain_version("malware--0c000000-0000-4000-8000-000000000001", org.id),
+        cairn_testkit::plain_version("malware--0c000000-0000-4000-8000-000000000002", org.id),
     ];
     let chunks: Vec<Result<_, StoreError>> = vec![
         Ok(first.clone()),
@@ -720,7 +693,7 @@ async fn shares_and_other_writes_keep_one_chain(engine: Engine) {
             if i % 2 == 0 {
                 let batch: Vec<_> = (0..25u32)
                     .map(|j| {
-                        plain_version(
+                        cairn_testkit::plain_version(
                             &format!("malware--0d000000-0000-4000-8000-{:06}{:06}", i, j),
                             org.id,
                         )

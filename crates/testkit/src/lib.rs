@@ -170,6 +170,33 @@ fn user(name: &str, org: &str, role: Role) -> PlanUser {
     }
 }
 
+/// A version as the core hands it to the store, for tests that call the store directly.
+pub fn plain_version(id: &str, org: uuid::Uuid) -> cairn_core::sharing::NewObjectVersion {
+    let at = "2026-01-01T00:00:00.000Z";
+    let raw = serde_json::json!({"type": "malware", "spec_version": "2.1", "id": id,
+        "created": at, "modified": at, "name": "m", "is_family": false})
+    .to_string();
+    cairn_core::sharing::NewObjectVersion {
+        object_id: id.to_string(),
+        object_type: "malware".into(),
+        spec_version: "2.1".into(),
+        version: Some(at.into()),
+        version_key: Some(cairn_core::sharing::version_key_of(
+            cairn_core::ts::parse(at).expect("a fixed, valid timestamp"),
+        )),
+        source_org: org,
+        source_user: None,
+        tlp: TlpLevel::Green,
+        revoked: false,
+        raw,
+        audience: None,
+        provenance: None,
+        anonymous: false,
+        refs: Vec::new(),
+        index: Default::default(),
+    }
+}
+
 /// Organizations `ops` (the operator's), `alpha` (chair), `beta` (member), `gamma` (not a
 /// member); users `operator`, `alpha-admin`, `alpha-analyst`, `alpha-reader`, `beta-admin`,
 /// `beta-analyst`, `gamma-admin`; community `test-isac`.
