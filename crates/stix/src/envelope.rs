@@ -217,8 +217,48 @@ pub fn parse_envelope(body: &[u8]) -> Result<Vec<RawStixObject>, EnvelopeError> 
         serde_json::from_str(objects.get()).map_err(|e| EnvelopeError::InvalidJson {
             message: e.to_string(),
         })?;
+    parse_items(&items)
+}
+
+/// Envelopes with at least this many objects are parsed on more than one thread.
+const PARALLEL_PARSE_MIN: usize = 256;
+
+/// Parse the elements of `objects` (index 0 first), on two threads for a large envelope: the
+/// elements are independent, and parsing them is most of the work of reading a body. The error
+/// is that of the first element that fails, whichever thread finds it.
+fn parse_items(items: &[&RawValue]) -> Result<Vec<RawStixObject>, EnvelopeError> {
+    let threads = if items.len() >= PARALLEL_PARSE_MIN {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    } else {
+        1
+    };
+    if threads < 2 {
+        return parse_range(items, 0);
+    }
+    let half = items.len() / 2;
+    let (first, rest) = items.split_at(half);
+    let (first, rest) = std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("cairn-parse".into())
+            .spawn_scoped(scope, || parse_range(rest, half));
+        let first = parse_range(first, 0);
+        // A thread that could not start (or failed) leaves its half to this one.
+        let rest = other
+            .ok()
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_else(|| parse_range(rest, half));
+        (first, rest)
+    });
+    let mut out = first?;
+    out.extend(rest?);
+    Ok(out)
+}
+
+/// Parse `items`, the elements of `objects` from index `start` on.
+fn parse_range(items: &[&RawValue], start: usize) -> Result<Vec<RawStixObject>, EnvelopeError> {
     let mut out = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
+    for (offset, item) in items.iter().enumerate() {
+        let index = start + offset;
         let found = json_kind(item.get());
         if found != "object" {
             return Err(EnvelopeError::ObjectNotAnObject { index, found });
@@ -231,7 +271,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<Vec<RawStixObject>, EnvelopeError> 
             other => other,
         })?;
         out.push(RawStixObject {
-            raw: item.to_owned(),
+            raw: (*item).to_owned(),
             value,
         });
     }
@@ -434,6 +474,58 @@ mod tests {
     use super::*;
 
     const IND: &str = r#"{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2016-04-06T20:03:48.000Z","modified":"2016-04-06T20:03:48.000Z","pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2016-01-01T00:00:00Z"}"#;
+
+    #[test]
+    fn large_envelopes_keep_order_and_report_the_first_bad_object() {
+        let n = PARALLEL_PARSE_MIN * 2 + 3;
+        let object = |i: usize| {
+            format!(
+                r#"{{"type":"indicator","id":"indicator--{i:08}-0000-4000-8000-000000000000","n": {i} }}"#
+            )
+        };
+        let body = |bad: &[usize]| {
+            let items: Vec<String> = (0..n)
+                .map(|i| {
+                    if bad.contains(&i) {
+                        "7".to_string()
+                    } else {
+                        object(i)
+                    }
+                })
+                .collect();
+            format!(r#"{{"objects":[{}]}}"#, items.join(","))
+        };
+        let objs = parse_envelope(body(&[]).as_bytes()).unwrap();
+        assert_eq!(objs.len(), n);
+        for (i, o) in objs.iter().enumerate() {
+            assert_eq!(
+                o.raw.get(),
+                object(i),
+                "objects[{i}] kept as posted, in order"
+            );
+            assert_eq!(o.value["n"], i);
+        }
+        for bad in [
+            vec![n - 1],
+            vec![3, n - 1],
+            vec![n / 2],
+            vec![n / 2 - 1, n / 2],
+        ] {
+            let err = parse_envelope(body(&bad).as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, EnvelopeError::ObjectNotAnObject { index, .. } if index == bad[0]),
+                "{bad:?}: {err}"
+            );
+        }
+        let dup = body(&[]).replacen(r#""n": 400 "#, r#""n": 400, "n": 1 "#, 1);
+        assert!(
+            parse_envelope(dup.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("objects[400]"),
+            "a duplicate key in the second half is named"
+        );
+    }
 
     #[test]
     fn envelope_keeps_exact_bytes() {
