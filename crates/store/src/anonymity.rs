@@ -66,12 +66,20 @@ impl SqlStore {
         community: Uuid,
         object_id: &str,
     ) -> R<Option<(Uuid, bool)>> {
-        let row = sqlx::query("SELECT source_org, anonymous FROM stix_objects WHERE community_id = $1 AND object_id = $2 ORDER BY seq LIMIT 1")
-            .bind(community.to_string())
-            .bind(object_id.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(m)?;
+        let row = sqlx::query(&format!(
+            "SELECT source_org, anonymous FROM stix_objects WHERE {} ORDER BY seq LIMIT 1",
+            crate::objects::versions_of(
+                cairn_core::store::Store::engine(self),
+                "stix_objects",
+                "$1",
+                "$2"
+            )
+        ))
+        .bind(community.to_string())
+        .bind(object_id.to_string())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(m)?;
         row.map(|r| {
             Ok((
                 rows::uuid(&r, "source_org")?,

@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use cairn_core::model::AuditEvent;
 use cairn_core::sharing::{NewObjectVersion, PutOutcome};
+use cairn_core::store::Engine;
 use cairn_core::{ts, StoreError};
 use futures::stream::BoxStream;
 use futures::StreamExt as _;
@@ -377,8 +378,9 @@ fn put_versions(
     {
         let mut lookup = tx
             .prepare_cached(&format!(
-                "SELECT {} FROM stix_objects WHERE community_id = ?1 AND object_id = ?2",
-                versions::KNOWN_COLUMNS
+                "SELECT {} FROM stix_objects WHERE {}",
+                versions::KNOWN_COLUMNS,
+                crate::objects::versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")
             ))
             .map_err(err)?;
         for obj in batch {
@@ -480,7 +482,7 @@ fn put_versions(
         }
     }
     for (object_id, newest) in &plan.supersede {
-        tx.prepare_cached(versions::SUPERSEDE)
+        tx.prepare_cached(&versions::supersede(Engine::Sqlite, "?1", "?2", "?3"))
             .and_then(|mut s| s.execute(params![c, object_id, newest]))
             .map_err(err)?;
     }

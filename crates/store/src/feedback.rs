@@ -58,22 +58,27 @@ pub(crate) async fn insert_refs(
     Ok(())
 }
 
-/// Forget what deleted versions were about.
+/// Forget what a deleted version was about: its `targets` (the refs of its stored text, as
+/// [`cairn_core::feedback::refs_in_raw`] reads them), each found by the whole key.
 pub(crate) async fn delete_refs(
     tx: &mut Tx,
     community: Uuid,
     object_id: &str,
     version_key: &str,
+    targets: &[String],
 ) -> R<()> {
-    sqlx::query(
-        "DELETE FROM stix_refs WHERE community_id = $1 AND object_id = $2 AND version_key = $3",
-    )
-    .bind(community.to_string())
-    .bind(object_id.to_string())
-    .bind(version_key.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(m)?;
+    for target in targets {
+        sqlx::query(
+            "DELETE FROM stix_refs WHERE community_id = $1 AND target_id = $2 AND object_id = $3 AND version_key = $4",
+        )
+        .bind(community.to_string())
+        .bind(target.clone())
+        .bind(object_id.to_string())
+        .bind(version_key.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(m)?;
+    }
     Ok(())
 }
 

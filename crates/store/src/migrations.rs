@@ -80,6 +80,18 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_value_parts.sql"),
         postgres: include_str!("../migrations/postgres/0011_value_parts.sql"),
     },
+    Migration {
+        version: 12,
+        name: "refs_by_target",
+        sqlite: include_str!("../migrations/sqlite/0012_refs_by_target.sql"),
+        postgres: include_str!("../migrations/postgres/0012_refs_by_target.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "object_key",
+        sqlite: include_str!("../migrations/sqlite/0013_object_key.sql"),
+        postgres: include_str!("../migrations/postgres/0013_object_key.sql"),
+    },
 ];
 
 fn internal(e: sqlx::Error) -> StoreError {
@@ -239,7 +251,20 @@ mod tests {
     fn versions_are_contiguous_and_scripts_split() {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i as i64 + 1, "{}", m.name);
-            assert_eq!(statements(m.sqlite).count(), statements(m.postgres).count());
+            // A step may be one engine's only (the other's script is a comment saying why).
+            let (sqlite, postgres) = (statements(m.sqlite), statements(m.postgres));
+            assert!(
+                sqlite.count() + postgres.count() > 0,
+                "{}: no statement",
+                m.name
+            );
+            for script in [m.sqlite, m.postgres] {
+                assert!(
+                    statements(script).all(|s| !s.trim().is_empty() && !s.contains(";\n")),
+                    "{}",
+                    m.name
+                );
+            }
         }
         assert!(statements(MIGRATIONS[0].sqlite).all(|s| !s.contains(";\n")));
     }

@@ -75,6 +75,64 @@ impl Sql {
     }
 }
 
+/// On SQLite, the object key of the object id `id` (SQL text of a column or a parameter): the
+/// same expression as the stored `object_key` column (migration 13), the UUID's 5th to 8th and
+/// its last 8 hex digits. The versions of an object are found through the compact index on that
+/// key, whose entries are a fifth of the (community, object, version) ones it replaced, so that
+/// a publish changes far fewer of its pages. Those digits vary in every UUID version (random in
+/// version 4, hashed in 3 and 5, the fast-moving clock in 1, the random tail in 7); ids that
+/// share a key are told apart by the id itself, which every query also compares.
+pub(crate) fn object_key(id: &str) -> String {
+    format!("(substr({id}, instr({id}, '--') + 6, 4) || substr({id}, -8))")
+}
+
+/// The rows `alias` of `stix_objects` that are versions of the object `id` in `community`
+/// (SQL text of parameters or columns): on SQLite through the object key. There, the community
+/// is compared as `+community_id`, which no index can serve: the planner, which has no
+/// statistics, would otherwise take the community's sequence index (one equality, as good as
+/// the key's to it) and read every row of the community.
+pub(crate) fn versions_of(engine: Engine, alias: &str, community: &str, id: &str) -> String {
+    match engine {
+        // The key comes last, so parameters appear first in the order they are numbered.
+        Engine::Sqlite => format!(
+            "+{alias}.community_id = {community} AND {alias}.object_id = {id} AND {alias}.object_key = {}",
+            object_key(id)
+        ),
+        Engine::Postgres => {
+            format!("{alias}.community_id = {community} AND {alias}.object_id = {id}")
+        }
+    }
+}
+
+/// [`object_key`] computed here, for a query that binds it: SQLite's `instr` and `substr`
+/// count characters from 1, and `substr` from the end for a negative start.
+pub(crate) fn object_key_value(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    // instr(id, '--'): the 1-based position of the first "--", 0 if none.
+    let at = chars
+        .windows(2)
+        .position(|w| w == ['-', '-'])
+        .map_or(0, |i| i + 1);
+    // substr(id, at + 6, 4): from the 1-based position at + 6 (at least 1 here).
+    let from = at + 5;
+    let middle: String = chars.iter().skip(from).take(4).collect();
+    // substr(id, -8): the last 8 characters (all of a shorter id).
+    let tail: String = chars[chars.len().saturating_sub(8)..].iter().collect();
+    middle + &tail
+}
+
+/// The rows `alias` of `stix_objects` that are versions of the same object as the row `other`.
+pub(crate) fn versions_like(engine: Engine, alias: &str, other: &str) -> String {
+    let same = format!(
+        "{alias}.community_id = {other}.community_id AND {alias}.object_id = {other}.object_id"
+    );
+    match engine {
+        // `+`: see `versions_of`.
+        Engine::Sqlite => format!("{alias}.object_key = {other}.object_key AND +{same}"),
+        Engine::Postgres => same,
+    }
+}
+
 fn audience_exists(sql: &mut Sql, alias: &str, kind: &str, principal: Option<Uuid>) -> String {
     let mut s = format!(
         "EXISTS (SELECT 1 FROM object_audience x WHERE x.community_id = {alias}.community_id AND x.object_id = {alias}.object_id AND x.kind = '{kind}'"
@@ -142,10 +200,16 @@ pub fn visible_in(sql: &mut Sql, viewers: &[(Uuid, Viewer)], alias: &str) -> Str
 /// The row `alias` (itself visible) is the latest version of its object that the viewer of its
 /// community may see: no later version of it is visible. `superseded = 0` (no later version at
 /// all) answers without looking.
-pub fn latest_visible(sql: &mut Sql, viewers: &[(Uuid, Viewer)], alias: &str) -> String {
+pub fn latest_visible(
+    sql: &mut Sql,
+    viewers: &[(Uuid, Viewer)],
+    alias: &str,
+    engine: Engine,
+) -> String {
     let later = visible_in(sql, viewers, "lv");
+    let same = versions_like(engine, "lv", alias);
     format!(
-        "({alias}.superseded = 0 OR NOT EXISTS (SELECT 1 FROM stix_objects lv WHERE lv.community_id = {alias}.community_id AND lv.object_id = {alias}.object_id AND lv.version_key > {alias}.version_key AND {later}))"
+        "({alias}.superseded = 0 OR NOT EXISTS (SELECT 1 FROM stix_objects lv WHERE {same} AND lv.version_key > {alias}.version_key AND {later}))"
     )
 }
 
@@ -194,6 +258,7 @@ pub fn page_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, engine: Eng
         community,
         q,
         &format!("{record} AS rec, o.seq AS seq"),
+        engine,
     );
     sql.text = format!(
         "SELECT {agg}(p.rec, {chr}(30)) AS page, COUNT(*) AS n FROM ({}) p",
@@ -204,12 +269,22 @@ pub fn page_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, engine: Eng
 
 /// The query behind TAXII objects, manifest, single object and versions, and the REST lists,
 /// selecting `columns` of the entitled rows `o`.
-pub fn objects_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, columns: &str) -> Sql {
+pub fn objects_query(
+    viewer: &Viewer,
+    community: Uuid,
+    q: &ObjectQuery,
+    columns: &str,
+    engine: Engine,
+) -> Sql {
     let mut sql = Sql::default();
     let c = sql.text(community.to_string());
     let ent = entitlement(&mut sql, viewer, "o");
+    // With ids (or the object referred to) given, SQLite finds the rows through the object
+    // key; `+` keeps the planner off the community's indexes (see `versions_of`).
+    let by_object = engine == Engine::Sqlite && (!q.ids.is_empty() || q.refers_to.is_some());
+    let plus = if by_object { "+" } else { "" };
     sql.push(&format!(
-        "SELECT {columns} FROM stix_objects o WHERE o.community_id = {c} AND {ent}"
+        "SELECT {columns} FROM stix_objects o WHERE {plus}o.community_id = {c} AND {ent}"
     ));
     if let Some(after) = q.added_after {
         let p = sql.text(cairn_core::ts::format(after));
@@ -221,6 +296,10 @@ pub fn objects_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, columns:
     }
     if !q.ids.is_empty() {
         let l = sql.list(&q.ids);
+        if engine == Engine::Sqlite {
+            let keys: Vec<String> = l.split(", ").map(object_key).collect();
+            sql.push(&format!(" AND o.object_key IN ({})", keys.join(", ")));
+        }
         sql.push(&format!(" AND o.object_id IN ({l})"));
     }
     if !q.types.is_empty() {
@@ -234,13 +313,17 @@ pub fn objects_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, columns:
     if let Some(target) = &q.refers_to {
         // Objects about `target` (found through its index), in the version being read.
         let t = sql.text(target.clone());
+        let (column, of_ref) = match engine {
+            Engine::Sqlite => ("o.object_key", object_key("r.object_id")),
+            Engine::Postgres => ("o.object_id", "r.object_id".to_string()),
+        };
         sql.push(&format!(
-            " AND o.object_id IN (SELECT r.object_id FROM stix_refs r WHERE r.community_id = {c} AND r.target_id = {t}) \
-             AND EXISTS (SELECT 1 FROM stix_refs rv WHERE rv.community_id = o.community_id AND rv.object_id = o.object_id AND rv.version_key = o.version_key AND rv.target_id = {t})"
+            " AND {column} IN (SELECT {of_ref} FROM stix_refs r WHERE r.community_id = {c} AND r.target_id = {t}) \
+             AND EXISTS (SELECT 1 FROM stix_refs rv WHERE rv.community_id = o.community_id AND rv.target_id = {t} AND rv.object_id = o.object_id AND rv.version_key = o.version_key)"
         ));
     }
     // The first (last) version the viewer may see is one with no earlier (later) version the
-    // viewer may see. Written as NOT EXISTS over the (community, object, version) index, an
+    // viewer may see. Written as NOT EXISTS over the object index, an
     // object with a single version costs one index probe that finds nothing.
     // For the last version, `superseded = 0` (no later version at all) answers without the probe.
     let pick = |sql: &mut Sql, cmp: &str| {
@@ -250,8 +333,9 @@ pub fn objects_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, columns:
         } else {
             ""
         };
+        let same = versions_like(engine, "v", "o");
         let mut s = format!(
-            "({shortcut}NOT EXISTS (SELECT 1 FROM stix_objects v WHERE v.community_id = o.community_id AND v.object_id = o.object_id AND v.version_key {cmp} o.version_key AND {ent_v}"
+            "({shortcut}NOT EXISTS (SELECT 1 FROM stix_objects v WHERE {same} AND v.version_key {cmp} o.version_key AND {ent_v}"
         );
         if !q.spec_versions.is_empty() {
             let l = sql.list(&q.spec_versions);
@@ -286,10 +370,136 @@ pub fn objects_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, columns:
         }
     }
     let limit = sql.int(q.limit.clamp(0, 100_000) + 1);
-    // With ids given, the (community, object, version) index finds the rows; `+o.seq` keeps
-    // the planner from walking the community's whole sequence index to avoid a sort, which it
-    // otherwise may prefer while the table has no statistics.
-    let order = if q.ids.is_empty() { "o.seq" } else { "+o.seq" };
+    // With ids (or the object referred to) given, the object index finds the rows; `+o.seq`
+    // keeps the planner from walking the community's whole sequence index to avoid a sort,
+    // which it otherwise may prefer while the table has no statistics.
+    let order = if q.ids.is_empty() && q.refers_to.is_none() {
+        "o.seq"
+    } else {
+        "+o.seq"
+    };
     sql.push(&format!(" ORDER BY {order} LIMIT {limit}"));
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::sharing::{ObjectQuery, VersionMatch};
+    use rusqlite::Connection;
+
+    /// A SQLite database with every step of the schema applied.
+    fn schema() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in crate::migrations::MIGRATIONS {
+            conn.execute_batch(m.sqlite).unwrap();
+        }
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    #[test]
+    fn the_key_computed_here_is_the_key_sqlite_computes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let ids = [
+            "indicator--0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8",
+            "x-custom-thing--00000000-0000-7000-8000-0123456789ab",
+            "malware--ABCDEF01-2345-4678-9ABC-DEF012345678",
+            "no-separator",
+            "--",
+            "a--b",
+            "",
+            "tool--ünïcödé-ß-ü-2345-6789-abcd-ef0123456789",
+        ];
+        for id in ids {
+            let sql: String = conn
+                .query_row(&format!("SELECT {}", object_key("?1")), [id], |r| r.get(0))
+                .unwrap();
+            assert_eq!(object_key_value(id), sql, "{id:?}");
+        }
+    }
+
+    /// Every way of reading an object's versions on SQLite goes through the object key's
+    /// index, never through a walk of the community (the planner has no statistics).
+    #[test]
+    fn object_reads_use_the_key_index() {
+        let conn = schema();
+        let viewer = Viewer {
+            user: Some(Uuid::nil()),
+            org: Some(Uuid::nil()),
+            member: true,
+            public_feed: false,
+        };
+        let by_id = ObjectQuery {
+            ids: vec!["indicator--0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8".into()],
+            versions: VersionMatch::Last,
+            limit: 10,
+            ..Default::default()
+        };
+        let first = ObjectQuery {
+            ids: by_id.ids.clone(),
+            versions: VersionMatch::First,
+            limit: 10,
+            ..Default::default()
+        };
+        let about = ObjectQuery {
+            refers_to: Some(by_id.ids[0].clone()),
+            versions: VersionMatch::Last,
+            limit: 10,
+            ..Default::default()
+        };
+        for q in [&by_id, &first, &about] {
+            let sql = page_query(&viewer, Uuid::nil(), q, Engine::Sqlite);
+            let p = plan(&conn, &sql.text);
+            assert!(
+                p.contains("SEARCH o USING INDEX stix_objects_key"),
+                "{q:?}:\n{p}"
+            );
+            assert!(!p.contains("SCAN o"), "{q:?}:\n{p}");
+        }
+        // The later (earlier) versions of each row of a page.
+        let sql = page_query(
+            &viewer,
+            Uuid::nil(),
+            &ObjectQuery {
+                versions: VersionMatch::First,
+                limit: 10,
+                ..Default::default()
+            },
+            Engine::Sqlite,
+        );
+        let p = plan(&conn, &sql.text);
+        assert!(p.contains("SEARCH v USING INDEX stix_objects_key"), "{p}");
+        let mut sql = Sql::default();
+        let latest = latest_visible(
+            &mut sql,
+            &[(Uuid::nil(), viewer.clone())],
+            "o",
+            Engine::Sqlite,
+        );
+        let p = plan(
+            &conn,
+            &format!("SELECT o.seq FROM stix_objects o WHERE o.seq > 5 AND {latest}"),
+        );
+        assert!(p.contains("SEARCH lv USING INDEX stix_objects_key"), "{p}");
+        // Writes and single lookups by (community, object).
+        for sql in [
+            format!("SELECT seq FROM stix_objects WHERE {}", versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")),
+            crate::versions::supersede(Engine::Sqlite, "?1", "?2", "?3"),
+            format!("SELECT n.id FROM notifications n WHERE EXISTS (SELECT 1 FROM stix_objects o WHERE {})", versions_of(Engine::Sqlite, "o", "n.community_id", "n.object_id")),
+        ] {
+            let p = plan(&conn, &sql);
+            assert!(p.contains("USING INDEX stix_objects_key"), "{sql}:\n{p}");
+        }
+    }
 }

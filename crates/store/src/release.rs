@@ -120,9 +120,10 @@ impl SqlStore {
             }
         }
         if c.from_tlp != c.to_tlp {
-            sqlx::query(
-                "UPDATE stix_objects SET tlp = $1 WHERE community_id = $2 AND object_id = $3",
-            )
+            sqlx::query(&format!(
+                "UPDATE stix_objects SET tlp = $1 WHERE {}",
+                crate::objects::versions_of(self.engine(), "stix_objects", "$2", "$3")
+            ))
             .bind(c.to_tlp.as_str())
             .bind(community.clone())
             .bind(c.object_id.clone())
@@ -322,7 +323,8 @@ impl SqlStore {
             visible.join(" OR ")
         };
         sql.push(&format!(
-            "SELECT n.* FROM notifications n WHERE n.user_id = {u} AND (n.object_id IS NULL OR EXISTS (SELECT 1 FROM stix_objects o WHERE o.community_id = n.community_id AND o.object_id = n.object_id AND ({visible})))"
+            "SELECT n.* FROM notifications n WHERE n.user_id = {u} AND (n.object_id IS NULL OR EXISTS (SELECT 1 FROM stix_objects o WHERE {} AND ({visible})))",
+            crate::objects::versions_of(self.engine(), "o", "n.community_id", "n.object_id")
         ));
         if unread_only {
             sql.push(" AND n.read_at IS NULL");

@@ -283,7 +283,10 @@ pub(crate) async fn delete_index(
     source_org: &str,
     version_key: &str,
 ) -> R<()> {
-    let of_version = "SELECT seq FROM stix_objects WHERE community_id = $1 AND object_id = $2 AND source_org = $3 AND version_key = $4";
+    let of_version = format!(
+        "SELECT seq FROM stix_objects WHERE {} AND source_org = $3 AND version_key = $4",
+        crate::objects::versions_of(engine, "stix_objects", "$1", "$2")
+    );
     for sql in [
         format!("DELETE FROM object_values WHERE seq IN ({of_version})"),
         format!(
@@ -356,7 +359,7 @@ impl SqlStore {
         let k = sql.text(q.kind.as_str());
         let v = sql.text(q.value.clone());
         let vis = visible_in(&mut sql, viewers, "o");
-        let latest = latest_visible(&mut sql, viewers, "o");
+        let latest = latest_visible(&mut sql, viewers, "o", self.engine());
         let l = sql.int(q.limit + 1);
         let off = sql.int(q.offset);
         // The parts that may hold the value, if the filter is at hand (not being read).
@@ -400,7 +403,7 @@ impl SqlStore {
                     .join(" ");
                 let p = sql.text(text);
                 let vis = visible_in(&mut sql, viewers, "o");
-                let latest = latest_visible(&mut sql, viewers, "o");
+                let latest = latest_visible(&mut sql, viewers, "o", self.engine());
                 let w = sql.int(SEARCH_WINDOW);
                 (
                     // bm25 (the table's rank) is lower for better matches; it is computed only
@@ -415,7 +418,7 @@ impl SqlStore {
             Engine::Postgres => {
                 let p = sql.text(q.terms.join(" "));
                 let vis = visible_in(&mut sql, viewers, "o");
-                let latest = latest_visible(&mut sql, viewers, "o");
+                let latest = latest_visible(&mut sql, viewers, "o", self.engine());
                 let w = sql.int(SEARCH_WINDOW);
                 (
                     format!(
@@ -455,7 +458,7 @@ impl SqlStore {
         let c = sql.text(version.community_id.to_string());
         let id = sql.text(version.object_id.clone());
         let vis = visible_in(&mut sql, viewers, "o");
-        let latest = latest_visible(&mut sql, viewers, "o");
+        let latest = latest_visible(&mut sql, viewers, "o", self.engine());
         let l = sql.int(limit);
         let parts = parts_condition(&mut sql, self.engine(), "ov.part", 0, Vec::new());
         sql.push(&format!(
@@ -539,10 +542,11 @@ impl SqlStore {
                             Vec::new(),
                         ),
                     };
+                    let same = crate::objects::versions_like(self.engine(), "hv", "o");
                     sql.push(&format!(
                     "SELECT o.community_id, o.object_id, o.source_org, ov.kind, ov.value FROM object_values ov CROSS JOIN stix_objects o \
                      WHERE {parts} AND ov.kind = {k} AND ov.h IN ({}) {skip}AND ov.value IN ({}) AND o.seq = ov.seq AND o.superseded = 0 AND o.source_org <> {p} \
-                     AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE hv.community_id = o.community_id AND hv.object_id = o.object_id AND hw.seq = hv.seq AND hw.h = ov.h AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
+                     AND NOT EXISTS (SELECT 1 FROM stix_objects hv CROSS JOIN object_values hw WHERE {same} AND hw.seq = hv.seq AND hw.h = ov.h AND hw.kind = ov.kind AND hw.value = ov.value AND {vis}) \
                      LIMIT {l}",
                     hashes.join(", "),
                     in_list.join(", ")

@@ -580,10 +580,21 @@ impl SqlStore {
         // and so avoids that cost altogether.
         for chunk in ids.chunks(SQL_BATCH_IDS) {
             let mut sql = crate::objects::Sql::in_order(engine);
+            // On SQLite the object index is on the key (bound here, in the order of the text).
+            let keys = match engine {
+                Engine::Sqlite => {
+                    let keys: Vec<String> = chunk
+                        .iter()
+                        .map(|id| sql.text(crate::objects::object_key_value(id)))
+                        .collect();
+                    format!("object_key IN ({}) AND ", keys.join(", "))
+                }
+                Engine::Postgres => String::new(),
+            };
             let cp = sql.text(c.clone());
             let list: Vec<String> = chunk.iter().map(|id| sql.text(id.clone())).collect();
             sql.push(&format!(
-                "SELECT {} FROM stix_objects WHERE community_id = {cp} AND object_id IN ({})",
+                "SELECT {} FROM stix_objects WHERE {keys}community_id = {cp} AND object_id IN ({})",
                 versions::KNOWN_COLUMNS,
                 list.join(", ")
             ));
@@ -684,7 +695,7 @@ impl SqlStore {
         crate::search::insert_index(tx, engine, filter, &index_rows).await?;
         // Versions stored before that a new one now follows.
         for (object_id, newest) in &plan.supersede {
-            sqlx::query(versions::SUPERSEDE)
+            sqlx::query(&versions::supersede(engine, "$1", "$2", "$3"))
                 .bind(c.clone())
                 .bind(object_id.to_string())
                 .bind(newest.to_string())
@@ -1557,6 +1568,27 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let mut gone = 0;
         for key in version_keys {
+            let version = format!(
+                "{} AND source_org = $3 AND version_key = $4",
+                crate::objects::versions_of(self.engine, "stix_objects", "$1", "$2")
+            );
+            let stored = sqlx::query(&format!(
+                "SELECT object_type, raw FROM stix_objects WHERE {version}"
+            ))
+            .bind(community.to_string())
+            .bind(object_id.to_string())
+            .bind(source_org.to_string())
+            .bind(key.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(m)?;
+            let targets = match stored {
+                Some(row) => cairn_core::feedback::refs_in_raw(
+                    &rows::text(&row, "object_type")?,
+                    &rows::text(&row, "raw")?,
+                ),
+                None => Vec::new(),
+            };
             crate::search::delete_index(
                 &mut tx,
                 self.engine,
@@ -1566,7 +1598,7 @@ impl Store for SqlStore {
                 key,
             )
             .await?;
-            gone += sqlx::query("DELETE FROM stix_objects WHERE community_id = $1 AND object_id = $2 AND source_org = $3 AND version_key = $4")
+            gone += sqlx::query(&format!("DELETE FROM stix_objects WHERE {version}"))
                 .bind(community.to_string())
                 .bind(object_id.to_string())
                 .bind(source_org.to_string())
@@ -1575,20 +1607,22 @@ impl Store for SqlStore {
                 .await
                 .map_err(m)?
                 .rows_affected();
-            crate::feedback::delete_refs(&mut tx, community, object_id, key).await?;
+            crate::feedback::delete_refs(&mut tx, community, object_id, key, &targets).await?;
         }
         // The latest version left is no longer superseded.
-        sqlx::query(
-            "UPDATE stix_objects SET superseded = 0 WHERE community_id = $1 AND object_id = $2 AND version_key = (SELECT MAX(v.version_key) FROM stix_objects v WHERE v.community_id = $1 AND v.object_id = $2)",
-        )
+        let versions = crate::objects::versions_of(self.engine, "stix_objects", "$1", "$2");
+        let latest = crate::objects::versions_of(self.engine, "v", "$1", "$2");
+        sqlx::query(&format!(
+            "UPDATE stix_objects SET superseded = 0 WHERE {versions} AND version_key = (SELECT MAX(v.version_key) FROM stix_objects v WHERE {latest})",
+        ))
         .bind(community.to_string())
         .bind(object_id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(m)?;
-        let left = sqlx::query(
-            "SELECT 1 AS one FROM stix_objects WHERE community_id = $1 AND object_id = $2 LIMIT 1",
-        )
+        let left = sqlx::query(&format!(
+            "SELECT 1 AS one FROM stix_objects WHERE {versions} LIMIT 1"
+        ))
         .bind(community.to_string())
         .bind(object_id.to_string())
         .fetch_optional(&mut *tx)

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use cairn_core::sharing::{Audience, NewObjectVersion, PutOutcome};
+use cairn_core::store::Engine;
 use cairn_core::ts;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -30,7 +31,12 @@ pub(crate) const KNOWN_COLUMNS: &str =
 pub(crate) const ROW_COLUMNS: &str = "community_id, object_id, object_type, spec_version, version, version_key, date_added, source_org, source_user, tlp, revoked, raw, superseded, key_id, signature, anonymous";
 
 /// Mark the older versions of an object superseded: community, object id, newest key.
-pub(crate) const SUPERSEDE: &str = "UPDATE stix_objects SET superseded = 1 WHERE community_id = $1 AND object_id = $2 AND version_key < $3 AND superseded = 0";
+pub(crate) fn supersede(engine: Engine, community: &str, id: &str, newest: &str) -> String {
+    format!(
+        "UPDATE stix_objects SET superseded = 1 WHERE {} AND version_key < {newest} AND superseded = 0",
+        crate::objects::versions_of(engine, "stix_objects", community, id)
+    )
+}
 
 /// Drop the audience rows of an object: community, object id.
 pub(crate) const AUDIENCE_DELETE: &str =

@@ -606,6 +606,249 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
     assert_eq!(in_parts, vec![(0, want.len() as i64)]);
 }
 
+/// Step 12 keeps every reference stored before it, now ordered by what it refers to, and the
+/// separate target index is gone.
+async fn references_are_kept_on_upgrade(engine: Engine) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let db = TestDb::new(engine).await;
+    let url = match engine {
+        Engine::Sqlite => format!("{}?mode=rwc", db.url),
+        Engine::Postgres => db.url.clone(),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    cairn_store::migrations::migrate_up_to(&mut conn, engine, 11)
+        .await
+        .unwrap();
+    let mut want = Vec::new();
+    for i in 0..40 {
+        let target = format!("indicator--0d000000-0000-4000-8000-{:012}", i % 7);
+        let object = format!("sighting--0d000000-0000-4000-8000-{i:012}");
+        let community = if i % 5 == 0 { "c-two" } else { "c-one" };
+        for version in ["00000000000000000001", "00000000000000000002"] {
+            sqlx::query("INSERT INTO stix_refs (community_id, object_id, version_key, target_id) VALUES ($1, $2, $3, $4)")
+                .bind(community)
+                .bind(object.clone())
+                .bind(version)
+                .bind(target.clone())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            want.push((
+                community.to_string(),
+                target.clone(),
+                object.clone(),
+                version.to_string(),
+            ));
+        }
+    }
+    conn.close().await.unwrap();
+    let store = db.store().await;
+    let kept: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT community_id, target_id, object_id, version_key FROM stix_refs ORDER BY community_id, target_id, object_id, version_key",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    want.sort();
+    assert_eq!(kept, want);
+    let index = match engine {
+        Engine::Sqlite => "SELECT name FROM sqlite_master WHERE name = 'stix_refs_target'",
+        Engine::Postgres => {
+            "SELECT indexname AS name FROM pg_indexes WHERE indexname = 'stix_refs_target'"
+        }
+    };
+    let found: Vec<(String,)> = sqlx::query_as(index).fetch_all(store.pool()).await.unwrap();
+    assert!(found.is_empty(), "the target index is dropped: {found:?}");
+    // The key is the whole row: the same reference again is refused by the key.
+    let again = sqlx::query("INSERT INTO stix_refs (community_id, target_id, object_id, version_key) VALUES ($1, $2, $3, $4)")
+        .bind(&want[0].0)
+        .bind(&want[0].1)
+        .bind(&want[0].2)
+        .bind(&want[0].3)
+        .execute(store.pool())
+        .await;
+    assert!(again.is_err(), "a duplicate reference is refused");
+}
+
+/// Step 13 (SQLite) rebuilds the objects table around the object key: every row is kept with its
+/// `seq`, the sequence goes on from where it was (past rows deleted at its end), each row's key
+/// is the one the queries compute, and reads by id find exactly the object asked for, also
+/// among ids that share a key.
+#[tokio::test]
+async fn objects_are_kept_and_keyed_on_upgrade() {
+    use cairn_core::sharing::{ObjectQuery, VersionMatch, Viewer};
+    use sqlx::Connection as _;
+    use uuid::Uuid;
+    sqlx::any::install_default_drivers();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut conn = sqlx::AnyConnection::connect(&format!("{}?mode=rwc", db.url))
+        .await
+        .unwrap();
+    cairn_store::migrations::migrate_up_to(&mut conn, Engine::Sqlite, 12)
+        .await
+        .unwrap();
+    let (c1, c2, org) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let t = "2026-01-01T00:00:00.000000Z";
+    sqlx::query("INSERT INTO organizations (id, name, short_name, sector, org_type, country, created_at, updated_at, version) VALUES ($1, 'Org', 'org', 'energy', 'operator', 'NO', $2, $2, 1)")
+        .bind(org.to_string())
+        .bind(t)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (c, slug) in [(c1, "one"), (c2, "two")] {
+        sqlx::query("INSERT INTO communities (id, slug, name, description, default_tlp, created_at, updated_at, version) VALUES ($1, $2, $2, '', 'green', $3, $3, 1)")
+            .bind(c.to_string())
+            .bind(slug)
+            .bind(t)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Two ids with the same key (5th–8th and last 8 hex digits), the same id in two
+    // communities, and one object in two versions.
+    let shared_key = [
+        "indicator--aaaa1234-0000-4000-8000-0000deadbeef",
+        "indicator--bbbb1234-1111-4111-9111-1111deadbeef",
+    ];
+    let mut rows: Vec<(i64, Uuid, String, String)> = Vec::new();
+    for (i, id) in shared_key.iter().enumerate() {
+        rows.push((
+            10 + i as i64,
+            c1,
+            id.to_string(),
+            "00000000000000000001".into(),
+        ));
+    }
+    rows.push((
+        20,
+        c1,
+        "malware--0e000000-0000-4000-8000-000000000001".into(),
+        "00000000000000000001".into(),
+    ));
+    rows.push((
+        21,
+        c1,
+        "malware--0e000000-0000-4000-8000-000000000001".into(),
+        "00000000000000000002".into(),
+    ));
+    rows.push((30, c2, shared_key[0].into(), "00000000000000000001".into()));
+    for seq in (40..400).step_by(3) {
+        rows.push((
+            seq,
+            c1,
+            format!("tool--0e000000-0000-4000-8000-{seq:012}"),
+            "00000000000000000001".into(),
+        ));
+    }
+    for (seq, community, id, key) in &rows {
+        sqlx::query("INSERT INTO stix_objects (seq, community_id, object_id, object_type, spec_version, version, version_key, date_added, source_org, tlp, raw) VALUES ($1, $2, $3, $4, '2.1', '2026-01-01T00:00:00.000Z', $5, '2026-01-01T00:00:00.000000Z', $6, 'green', $7)")
+            .bind(*seq)
+            .bind(community.to_string())
+            .bind(id.clone())
+            .bind(id.split("--").next().unwrap().to_string())
+            .bind(key.clone())
+            .bind(org.to_string())
+            .bind(format!(r#"{{"id":"{id}","n":{seq}}}"#))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE stix_objects SET superseded = 1 WHERE seq = 20")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // Rows were deleted at the end of the sequence before the upgrade.
+    sqlx::query("UPDATE sqlite_sequence SET seq = 900 WHERE name = 'stix_objects'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = db.store().await;
+    let kept: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, object_id, object_key FROM stix_objects ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        kept.iter().map(|k| k.0).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    for (_, id, key) in &kept {
+        let tail = &id[id.len() - 8..];
+        let uuid = id.split("--").nth(1).unwrap();
+        assert_eq!(key, &format!("{}{tail}", &uuid[4..8]), "{id}");
+    }
+    let (seq,): (i64,) =
+        sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'stix_objects'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(seq, 900, "the sequence goes on where it was");
+    let indexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stix_objects' ORDER BY name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let indexes: Vec<&str> = indexes.iter().map(|i| i.0.as_str()).collect();
+    assert_eq!(
+        indexes,
+        vec![
+            "stix_objects_community_added",
+            "stix_objects_community_seq",
+            "stix_objects_community_type",
+            "stix_objects_key"
+        ]
+    );
+    let viewer = Viewer {
+        user: None,
+        org: Some(org),
+        member: true,
+        public_feed: false,
+    };
+    let read = |community: Uuid, id: &str, versions: VersionMatch| {
+        let store = store.clone();
+        let viewer = viewer.clone();
+        let q = ObjectQuery {
+            ids: vec![id.to_string()],
+            versions,
+            limit: 10,
+            ..Default::default()
+        };
+        async move {
+            store
+                .objects(&viewer, community, &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.seq, o.object_id))
+                .collect::<Vec<_>>()
+        }
+    };
+    for (i, id) in shared_key.iter().enumerate() {
+        assert_eq!(
+            read(c1, id, VersionMatch::All).await,
+            vec![(10 + i as i64, id.to_string())]
+        );
+    }
+    assert_eq!(
+        read(c2, shared_key[0], VersionMatch::All).await,
+        vec![(30, shared_key[0].to_string())]
+    );
+    let malware = "malware--0e000000-0000-4000-8000-000000000001";
+    assert_eq!(
+        read(c1, malware, VersionMatch::Last).await,
+        vec![(21, malware.to_string())]
+    );
+    assert_eq!(
+        read(c1, malware, VersionMatch::First).await,
+        vec![(20, malware.to_string())]
+    );
+    assert!(read(c2, malware, VersionMatch::All).await.is_empty());
+}
+
 /// Seed the store; its community `test-isac` and organization `alpha`.
 async fn seeded_community_and_org(
     cairn: &Cairn,
@@ -768,6 +1011,7 @@ both_engines!(
     a_failing_share_stream_stores_nothing,
     shares_and_other_writes_keep_one_chain,
     the_value_index_is_rekeyed_on_upgrade,
+    references_are_kept_on_upgrade,
     migrations_are_idempotent,
     organizations_round_trip_with_keys,
     duplicates_name_the_field_and_write_nothing,

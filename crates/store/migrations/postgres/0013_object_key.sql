@@ -1,0 +1,2 @@
+-- SQLite only (its object index on a compact key, see the SQLite script): PostgreSQL keeps the
+-- unique (community, object, version) index, whose pages it writes differently.
