@@ -528,9 +528,9 @@ async fn feedback_references_are_indexed_and_backfilled(engine: Engine) {
     assert_eq!(rows(store.clone()).await.len(), 2);
 }
 
-/// Step 9 moves the value index of an older database into the hashed one, every row, with
-/// the hash the server computes, and drops the old table.
-async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
+/// A fresh database as a release that knew the steps up to `step` left it, and a connection
+/// to it (the store opened on `db` afterwards applies the later steps).
+async fn database_at_step(engine: Engine, step: i64) -> (TestDb, sqlx::AnyConnection) {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let db = TestDb::new(engine).await;
@@ -539,9 +539,16 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
         Engine::Postgres => db.url.clone(),
     };
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    cairn_store::migrations::migrate_up_to(&mut conn, engine, 8)
+    cairn_store::migrations::migrate_up_to(&mut conn, engine, step)
         .await
         .unwrap();
+    (db, conn)
+}
+
+/// Step 9 moves the value index of an older database into the hashed one, every row, with
+/// the hash the server computes, and drops the old table.
+async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
+    let (db, mut conn) = database_at_step(engine, 8).await;
     // More versions than one range of the step (20,000), two values for some.
     let mut rows = Vec::new();
     for seq in (1..=45_000i64).step_by(7) {
@@ -566,7 +573,7 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
         }
         q.execute(&mut conn).await.unwrap();
     }
-    conn.close().await.unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
     let store = db.store().await;
     let moved: Vec<(i64, i64, String, String)> =
         sqlx::query_as("SELECT seq, h, kind, value FROM object_values ORDER BY seq, kind")
@@ -609,17 +616,7 @@ async fn the_value_index_is_rekeyed_on_upgrade(engine: Engine) {
 /// Step 12 keeps every reference stored before it, now ordered by what it refers to, and the
 /// separate target index is gone.
 async fn references_are_kept_on_upgrade(engine: Engine) {
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let db = TestDb::new(engine).await;
-    let url = match engine {
-        Engine::Sqlite => format!("{}?mode=rwc", db.url),
-        Engine::Postgres => db.url.clone(),
-    };
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    cairn_store::migrations::migrate_up_to(&mut conn, engine, 11)
-        .await
-        .unwrap();
+    let (db, mut conn) = database_at_step(engine, 11).await;
     let mut want = Vec::new();
     for i in 0..40 {
         let target = format!("indicator--0d000000-0000-4000-8000-{:012}", i % 7);
@@ -642,7 +639,7 @@ async fn references_are_kept_on_upgrade(engine: Engine) {
             ));
         }
     }
-    conn.close().await.unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
     let store = db.store().await;
     let kept: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT community_id, target_id, object_id, version_key FROM stix_refs ORDER BY community_id, target_id, object_id, version_key",
@@ -678,16 +675,8 @@ async fn references_are_kept_on_upgrade(engine: Engine) {
 #[tokio::test]
 async fn objects_are_kept_and_keyed_on_upgrade() {
     use cairn_core::sharing::{ObjectQuery, VersionMatch, Viewer};
-    use sqlx::Connection as _;
     use uuid::Uuid;
-    sqlx::any::install_default_drivers();
-    let db = TestDb::new(Engine::Sqlite).await;
-    let mut conn = sqlx::AnyConnection::connect(&format!("{}?mode=rwc", db.url))
-        .await
-        .unwrap();
-    cairn_store::migrations::migrate_up_to(&mut conn, Engine::Sqlite, 12)
-        .await
-        .unwrap();
+    let (db, mut conn) = database_at_step(Engine::Sqlite, 12).await;
     let (c1, c2, org) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let t = "2026-01-01T00:00:00.000000Z";
     sqlx::query("INSERT INTO organizations (id, name, short_name, sector, org_type, country, created_at, updated_at, version) VALUES ($1, 'Org', 'org', 'energy', 'operator', 'NO', $2, $2, 1)")
@@ -763,7 +752,7 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
         .execute(&mut conn)
         .await
         .unwrap();
-    conn.close().await.unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
 
     let store = db.store().await;
     let kept: Vec<(i64, String, String)> =
