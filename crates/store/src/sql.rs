@@ -1567,11 +1567,11 @@ impl Store for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         let mut gone = 0;
+        let version = format!(
+            "{} AND source_org = $3 AND version_key = $4",
+            crate::objects::versions_of(self.engine, "stix_objects", "$1", "$2")
+        );
         for key in version_keys {
-            let version = format!(
-                "{} AND source_org = $3 AND version_key = $4",
-                crate::objects::versions_of(self.engine, "stix_objects", "$1", "$2")
-            );
             let stored = sqlx::query(&format!(
                 "SELECT object_type, raw FROM stix_objects WHERE {version}"
             ))
