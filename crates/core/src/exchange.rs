@@ -12,6 +12,7 @@ pub use crate::anonymity::ShareOptions;
 use crate::error::{CoreError, CoreResult, StoreError};
 use crate::model::*;
 use crate::sharing::*;
+use crate::store::ShareRecord;
 use crate::{policy, ts, Cairn};
 
 /// The result for one posted object.
@@ -264,6 +265,42 @@ fn report_checked(
 }
 
 /// The audit entry of a share: how many versions were posted, at which markings.
+/// The TAXII status resource a publish keeps with its share (see
+/// [`Cairn::share_envelope_with_status`]): its id, its poster, and how its text is made from
+/// the final report.
+pub struct StatusRequest {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub body: Box<dyn Fn(&ShareReport) -> String + Send + Sync>,
+}
+
+impl std::fmt::Debug for StatusRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusRequest")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The status resource of `request` for `report`, noted in `kept` for the caller.
+fn keep_status(
+    kept: &std::sync::Mutex<Option<TaxiiStatus>>,
+    request: &StatusRequest,
+    community: Uuid,
+    report: &ShareReport,
+) -> TaxiiStatus {
+    let status = TaxiiStatus {
+        id: request.id,
+        community_id: community,
+        user_id: request.user_id,
+        created_at: ts::now(),
+        body: (request.body)(report),
+    };
+    *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
+    status
+}
+
 fn share_audit(
     actor: &Actor,
     access: &Access,
@@ -388,8 +425,38 @@ impl Cairn {
         }
         let objects =
             parse_envelope(body).map_err(|e| CoreError::invalid("body", e.to_string()))?;
-        let report = self.share_objects(actor, &access, objects, options).await?;
+        let (report, _) = self
+            .share_objects(actor, &access, objects, options, None)
+            .await?;
         Ok((access.community, report))
+    }
+
+    /// [`share_envelope`](Self::share_envelope), keeping the request's TAXII status resource in
+    /// the share's own transaction: the status exists exactly when the outcome it reports is
+    /// stored, and the share takes one commit instead of two.
+    pub async fn share_envelope_with_status(
+        &self,
+        actor: &Actor,
+        community: &str,
+        body: &[u8],
+        options: ShareOptions,
+        status: StatusRequest,
+    ) -> CoreResult<(Community, ShareReport, TaxiiStatus)> {
+        let access = self.access(Some(actor), community).await?;
+        if !policy::can_share(actor, &access.memberships) {
+            return Err(CoreError::forbidden(
+                "you may not publish in this community (members' analysts and admins may; observers and read-only users may not)",
+            ));
+        }
+        let objects =
+            parse_envelope(body).map_err(|e| CoreError::invalid("body", e.to_string()))?;
+        let (report, kept) = self
+            .share_objects(actor, &access, objects, options, Some(&status))
+            .await?;
+        let kept = kept.ok_or_else(|| {
+            CoreError::Internal("the share ended without its status resource".into())
+        })?;
+        Ok((access.community, report, kept))
     }
 
     /// Publish already parsed objects (bulk import), with the same checks as an envelope.
@@ -406,35 +473,64 @@ impl Cairn {
                 "you may not publish in this community",
             ));
         }
-        self.share_objects(actor, &access, objects, options).await
+        let (report, _) = self
+            .share_objects(actor, &access, objects, options, None)
+            .await?;
+        Ok(report)
     }
 
+    /// Publish checked objects; with `status`, the status resource is kept with the share and
+    /// returned.
     async fn share_objects(
         &self,
         actor: &Actor,
         access: &Access,
         objects: Vec<RawStixObject>,
         options: ShareOptions,
-    ) -> CoreResult<ShareReport> {
+        status: Option<&StatusRequest>,
+    ) -> CoreResult<(ShareReport, Option<TaxiiStatus>)> {
         if objects.len() >= PIPELINE_MIN {
-            return self.share_pipelined(actor, access, objects, options).await;
+            return self
+                .share_pipelined(actor, access, objects, options, status)
+                .await;
         }
         let Prepared {
             mut report,
             batch,
             slots,
         } = self.prepare_share(actor, access, objects, options).await?;
-        if batch.is_empty() {
-            return Ok(report);
-        }
-        let audit = share_audit(actor, access, options, &batch);
-        let outcomes = self
+        let Some(status) = status else {
+            if batch.is_empty() {
+                return Ok((report, None));
+            }
+            let audit = share_audit(actor, access, options, &batch);
+            let outcomes = self
+                .store()
+                .share_objects(access.community.id, &batch, audit)
+                .await?;
+            self.after_share(actor, access, &batch, &outcomes).await;
+            record_outcomes(&mut report, &slots, outcomes);
+            return Ok((report, None));
+        };
+        let kept = std::sync::Mutex::new(None);
+        let community = access.community.id;
+        let (report_ref, slots_ref, kept_ref) = (&report, &slots, &kept);
+        let end = move |batch: &[NewObjectVersion], outcomes: &[PutOutcome]| {
+            let mut report = report_ref.clone();
+            record_outcomes(&mut report, slots_ref, outcomes.to_vec());
+            ShareRecord {
+                audit: share_audit(actor, access, options, batch),
+                status: Some(keep_status(kept_ref, status, community, &report)),
+            }
+        };
+        let chunks = futures::stream::iter((!batch.is_empty()).then_some(Ok(batch)));
+        let (batch, outcomes) = self
             .store()
-            .share_objects(access.community.id, &batch, audit)
+            .share_stream(community, Box::pin(chunks), Box::new(end))
             .await?;
         self.after_share(actor, access, &batch, &outcomes).await;
         record_outcomes(&mut report, &slots, outcomes);
-        Ok(report)
+        Ok((report, kept.into_inner().unwrap_or_else(|e| e.into_inner())))
     }
 
     /// A large envelope, checked and stored at once: a thread checks, indexes and signs chunks
@@ -446,7 +542,8 @@ impl Cairn {
         access: &Access,
         objects: Vec<RawStixObject>,
         options: ShareOptions,
-    ) -> CoreResult<ShareReport> {
+        status: Option<&StatusRequest>,
+    ) -> CoreResult<(ShareReport, Option<TaxiiStatus>)> {
         use futures::StreamExt as _;
         let (ctx, objects, refusals, signers) =
             self.share_start(actor, access, objects, options).await?;
@@ -530,13 +627,22 @@ impl Cairn {
                 Some((Ok(out), (receivers, ctx, i, k + 1)))
             },
         );
+        let kept = std::sync::Mutex::new(None);
+        let kept_ref = &kept;
+        let community = access.community.id;
+        let end = move |batch: &[NewObjectVersion], outcomes: &[PutOutcome]| ShareRecord {
+            audit: share_audit(actor, access, options, batch),
+            status: status.map(|status| {
+                let guard = progress_ref.lock().unwrap_or_else(|e| e.into_inner());
+                let (report, slots) = &*guard;
+                let mut report = report.clone();
+                record_outcomes(&mut report, slots, outcomes.to_vec());
+                keep_status(kept_ref, status, community, &report)
+            }),
+        };
         let written = self
             .store()
-            .share_stream(
-                access.community.id,
-                Box::pin(chunks),
-                Box::new(|batch: &[NewObjectVersion]| share_audit(actor, access, options, batch)),
-            )
+            .share_stream(community, Box::pin(chunks), Box::new(end))
             .await;
         // The threads have ended or end now: their receivers are gone.
         for checker in checkers {
@@ -546,7 +652,7 @@ impl Cairn {
         let (mut report, slots) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
         self.after_share(actor, access, &batch, &outcomes).await;
         record_outcomes(&mut report, &slots, outcomes);
-        Ok(report)
+        Ok((report, kept.into_inner().unwrap_or_else(|e| e.into_inner())))
     }
 
     /// Tell the sources of objects that feedback just stored is about (see `feedback`), and
@@ -983,11 +1089,6 @@ impl Cairn {
                 audit,
             )
             .await?)
-    }
-
-    /// Keep a TAXII status resource for its poster.
-    pub async fn save_status(&self, status: &TaxiiStatus) -> CoreResult<()> {
-        Ok(self.store().put_status(status).await?)
     }
 
     /// A status resource, only for the user who posted it.

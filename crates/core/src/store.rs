@@ -53,9 +53,20 @@ pub struct TokenOwner {
     pub org: Organization,
 }
 
-/// Makes the audit entry of a streamed share from every version received (see
-/// [`Store::share_stream`]).
-pub type ShareAudit<'a> = Box<dyn for<'b> FnOnce(&'b [NewObjectVersion]) -> AuditEvent + Send + 'a>;
+/// What a streamed share writes besides its versions, made when every version has its outcome
+/// (see [`Store::share_stream`]).
+#[derive(Debug)]
+pub struct ShareRecord {
+    /// Its audit entry, written if any version was stored.
+    pub audit: AuditEvent,
+    /// The TAXII status resource of the request, written in the same transaction whatever was
+    /// stored, so that a status exists exactly when the share's outcome is final.
+    pub status: Option<TaxiiStatus>,
+}
+
+/// Makes a streamed share's [`ShareRecord`] from every version received and its outcome.
+pub type ShareEnd<'a> =
+    Box<dyn for<'b> FnOnce(&'b [NewObjectVersion], &'b [PutOutcome]) -> ShareRecord + Send + 'a>;
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -151,15 +162,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Vec<PutOutcome>>;
     /// Store versions arriving in chunks, in one transaction, as [`share_objects`] does with
     /// one batch: one outcome per version, in order, and the versions themselves. An error from
-    /// the stream abandons the transaction (nothing is stored) and is returned. `audit` makes
-    /// the entry from every version received.
+    /// the stream abandons the transaction (nothing is stored) and is returned. `end` makes the
+    /// audit entry (written if anything was stored) and the status to keep (written in any
+    /// case, also when no version came) from every version received and its outcome.
     ///
     /// [`share_objects`]: Store::share_objects
     async fn share_stream<'a>(
         &'a self,
         community: Uuid,
         chunks: futures::stream::BoxStream<'a, StoreResult<Vec<NewObjectVersion>>>,
-        audit: ShareAudit<'a>,
+        end: ShareEnd<'a>,
     ) -> StoreResult<(Vec<NewObjectVersion>, Vec<PutOutcome>)>;
     /// Store every version of `batch` or none (if any would not be stored, nothing is written
     /// and the outcomes say why), together with `notify` and `audit`, in one transaction.

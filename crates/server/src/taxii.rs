@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_core::exchange::{ObjectPage, ResultKind, ShareReport};
-use cairn_core::model::{Actor, Community, TaxiiStatus};
+use cairn_core::model::{Actor, Community};
 use cairn_core::paging;
 use cairn_core::service::Session;
 use cairn_core::sharing::{ObjectQuery, VersionMatch};
@@ -756,13 +756,24 @@ pub async fn post_objects(
         }
     })?;
     let requested = ts::format(ts::now());
-    let (_, report) = state
+    let user_id = actor
+        .user_id
+        .ok_or_else(|| TaxiiError(ApiError::unauthenticated()))?;
+    let status_id = Uuid::new_v4();
+    // The status is kept in the share's own transaction.
+    let keep = cairn_core::exchange::StatusRequest {
+        id: status_id,
+        user_id,
+        body: Box::new(move |report| status_body(status_id, &requested, report)),
+    };
+    let (_, _, status) = state
         .cairn
-        .share_envelope(
+        .share_envelope_with_status(
             &actor,
             &c.id.to_string(),
             &body,
             cairn_core::exchange::ShareOptions::default(),
+            keep,
         )
         .await
         .map_err(|e| match e {
@@ -773,18 +784,6 @@ pub async fn post_objects(
             )),
             other => other.into(),
         })?;
-    let status_id = Uuid::new_v4();
-    let user_id = actor
-        .user_id
-        .ok_or_else(|| TaxiiError(ApiError::unauthenticated()))?;
-    let status = TaxiiStatus {
-        id: status_id,
-        community_id: c.id,
-        user_id,
-        created_at: ts::now(),
-        body: status_body(status_id, &requested, &report),
-    };
-    state.cairn.save_status(&status).await?;
     Ok(taxii_json(StatusCode::ACCEPTED, status.body))
 }
 

@@ -42,9 +42,18 @@ enum ToWriter {
     Chunk(Vec<NewObjectVersion>),
     /// Every chunk is sent: hand back the batch and its outcomes, then wait for the audit.
     Finish(tokio::sync::oneshot::Sender<R<Written>>),
-    /// Commit with this audit entry (`None`: nothing was stored, roll back).
-    Commit(Option<Box<AuditEvent>>, tokio::sync::oneshot::Sender<R<()>>),
+    /// Commit with this audit entry (`None`: nothing was stored) and this status row (see
+    /// [`STATUS_INSERT`]); with neither, roll back.
+    Commit(
+        Option<Box<AuditEvent>>,
+        Option<StatusRow>,
+        tokio::sync::oneshot::Sender<R<()>>,
+    ),
 }
+
+/// A TAXII status to store: the cutoff before which older ones are dropped, and its row in the
+/// columns of [`STATUS_INSERT`].
+pub(crate) type StatusRow = (String, [String; 5]);
 
 /// What a share wrote: the versions as sent, their outcomes and how many were stored.
 pub(crate) struct Written {
@@ -118,7 +127,7 @@ impl BulkWriter {
         &self,
         community: Uuid,
         mut chunks: BoxStream<'a, R<Vec<NewObjectVersion>>>,
-        audit: cairn_core::store::ShareAudit<'a>,
+        end: cairn_core::store::ShareEnd<'a>,
     ) -> R<(Vec<NewObjectVersion>, Vec<PutOutcome>)> {
         let mut writer: Option<(mpsc::Sender<ToWriter>, tokio::task::JoinHandle<R<()>>)> = None;
         while let Some(chunk) = chunks.next().await {
@@ -143,6 +152,11 @@ impl BulkWriter {
             }
         }
         let Some((sender, thread)) = writer else {
+            // No version came: only the status, if there is one.
+            if let Some(status) = end(&[], &[]).status {
+                let (cutoff, row) = crate::sql::status_row(&status);
+                self.put_status(cutoff, row).await?;
+            }
             return Ok((Vec::new(), Vec::new()));
         };
         let (done, written) = tokio::sync::oneshot::channel();
@@ -162,13 +176,15 @@ impl BulkWriter {
                 return Err(e);
             }
         };
+        let record = end(&written.batch, &written.outcomes);
         let event = (written.stored > 0).then(|| {
-            let mut event = audit(&written.batch);
+            let mut event = record.audit;
             event.details["stored"] = serde_json::json!(written.stored);
             Box::new(event)
         });
+        let status = record.status.as_ref().map(crate::sql::status_row);
         let (done, committed) = tokio::sync::oneshot::channel();
-        let committed = match sender.send(ToWriter::Commit(event, done)) {
+        let committed = match sender.send(ToWriter::Commit(event, status, done)) {
             Ok(()) => committed.await.ok(),
             Err(_) => None,
         };
@@ -186,16 +202,7 @@ impl BulkWriter {
     /// Store a TAXII status resource (`row` in the columns of [`STATUS_INSERT`]) and drop those
     /// created before `cutoff`, in one transaction.
     pub(crate) async fn put_status(&self, cutoff: String, row: [String; 5]) -> R<()> {
-        self.write(move |tx| {
-            tx.prepare_cached(STATUS_DELETE_OLD)
-                .and_then(|mut s| s.execute([cutoff]))
-                .map_err(err)?;
-            tx.prepare_cached(STATUS_INSERT)
-                .and_then(|mut s| s.execute(row))
-                .map_err(err)?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_status(tx, (cutoff, row))).await
     }
 
     /// Store notifications (rows of [`NOTICE_INSERT`]) with their audit entry, in one
@@ -290,12 +297,15 @@ fn write_share(
                     stored,
                 }));
             }
-            Ok(ToWriter::Commit(None, reply)) => {
+            Ok(ToWriter::Commit(None, None, reply)) => {
                 let _ = reply.send(tx.rollback().map_err(err));
                 return Ok(());
             }
-            Ok(ToWriter::Commit(Some(event), reply)) => {
-                let result = append_audit(&tx, *event).and_then(|()| tx.commit().map_err(err));
+            Ok(ToWriter::Commit(event, status, reply)) => {
+                let result = status
+                    .map_or(Ok(()), |status| insert_status(&tx, status))
+                    .and_then(|()| event.map_or(Ok(()), |event| append_audit(&tx, *event)))
+                    .and_then(|()| tx.commit().map_err(err));
                 if result.is_ok() {
                     committed.notify_one();
                 }
@@ -305,6 +315,17 @@ fn write_share(
             Err(_) => return Ok(()),
         }
     }
+}
+
+/// Store a TAXII status and drop those created before its cutoff.
+fn insert_status(tx: &rusqlite::Transaction, (cutoff, row): StatusRow) -> R<()> {
+    tx.prepare_cached(STATUS_DELETE_OLD)
+        .and_then(|mut s| s.execute([cutoff]))
+        .map_err(err)?;
+    tx.prepare_cached(STATUS_INSERT)
+        .and_then(|mut s| s.execute(row))
+        .map_err(err)?;
+    Ok(())
 }
 
 fn append_audit(tx: &rusqlite::Transaction, event: AuditEvent) -> R<()> {

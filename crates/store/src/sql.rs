@@ -17,7 +17,7 @@ use cairn_core::search::{
 use cairn_core::sharing::{
     Audience, NewObjectVersion, ObjectQuery, ObjectVersion, PutOutcome, Viewer,
 };
-use cairn_core::store::{AuditQuery, Engine, Store, TokenOwner};
+use cairn_core::store::{AuditQuery, Engine, ShareRecord, Store, TokenOwner};
 use cairn_core::{ts, StoreError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
@@ -388,6 +388,35 @@ pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, actor_use
 /// Drop TAXII statuses created before a time; store one.
 pub(crate) const STATUS_DELETE_OLD: &str = "DELETE FROM taxii_status WHERE created_at < $1";
 pub(crate) const STATUS_INSERT: &str = "INSERT INTO taxii_status (id, community_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)";
+/// A TAXII status as stored: the time before which older statuses are dropped as new ones
+/// arrive (a week: they are kept at least 24 h), and its row in the columns of [`STATUS_INSERT`].
+pub(crate) fn status_row(status: &TaxiiStatus) -> crate::bulk::StatusRow {
+    let cutoff = ts::format(ts::now() - time::Duration::days(7));
+    let row = [
+        status.id.to_string(),
+        status.community_id.to_string(),
+        status.user_id.to_string(),
+        ts::format(status.created_at),
+        status.body.clone(),
+    ];
+    (cutoff, row)
+}
+
+/// Store a TAXII status in a write transaction, dropping those created before its cutoff.
+async fn insert_status(tx: &mut Tx, (cutoff, row): crate::bulk::StatusRow) -> R<()> {
+    sqlx::query(STATUS_DELETE_OLD)
+        .bind(cutoff)
+        .execute(&mut **tx)
+        .await
+        .map_err(m)?;
+    let mut insert = sqlx::query(STATUS_INSERT);
+    for value in row {
+        insert = insert.bind(value);
+    }
+    insert.execute(&mut **tx).await.map_err(m)?;
+    Ok(())
+}
+
 /// Move the audit chain's head to the entry just appended.
 pub(crate) const AUDIT_HEAD_UPDATE: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
 
@@ -1457,8 +1486,12 @@ impl Store for SqlStore {
     ) -> R<Vec<PutOutcome>> {
         if let Some(bulk) = &self.bulk {
             let chunk = futures::stream::once(std::future::ready(Ok(batch.to_vec())));
+            let end = move |_: &[NewObjectVersion], _: &[PutOutcome]| ShareRecord {
+                audit,
+                status: None,
+            };
             let (_, outcomes) = bulk
-                .share_stream(community, Box::pin(chunk), Box::new(move |_| audit))
+                .share_stream(community, Box::pin(chunk), Box::new(end))
                 .await?;
             return Ok(outcomes);
         }
@@ -1479,11 +1512,11 @@ impl Store for SqlStore {
         &'a self,
         community: Uuid,
         mut chunks: futures::stream::BoxStream<'a, R<Vec<NewObjectVersion>>>,
-        audit: cairn_core::store::ShareAudit<'a>,
+        end: cairn_core::store::ShareEnd<'a>,
     ) -> R<(Vec<NewObjectVersion>, Vec<PutOutcome>)> {
         use futures::StreamExt as _;
         if let Some(bulk) = &self.bulk {
-            return bulk.share_stream(community, chunks, audit).await;
+            return bulk.share_stream(community, chunks, end).await;
         }
         // The transaction (on SQLite, the write lock) starts with the first chunk.
         let mut tx = None;
@@ -1505,14 +1538,28 @@ impl Store for SqlStore {
             stored += n;
             batch.extend(chunk);
         }
-        match tx {
+        let record = end(&batch, &outcomes);
+        let status = record.status.as_ref().map(status_row);
+        match (tx, status) {
             // Nothing changed: no audit entry for a no-op.
-            Some(tx) if stored > 0 => {
-                let mut audit = audit(&batch);
+            (Some(mut tx), status) if stored > 0 => {
+                if let Some(status) = status {
+                    insert_status(&mut tx, status).await?;
+                }
+                let mut audit = record.audit;
                 audit.details["stored"] = serde_json::json!(stored);
                 Self::commit(tx, audit).await?;
             }
-            _ => {}
+            (Some(mut tx), Some(status)) => {
+                insert_status(&mut tx, status).await?;
+                tx.commit().await.map_err(m)?;
+            }
+            (None, Some(status)) => {
+                let mut tx = self.begin_write_plain().await?;
+                insert_status(&mut tx, status).await?;
+                tx.commit().await.map_err(m)?;
+            }
+            (_, None) => {}
         }
         Ok((batch, outcomes))
     }
@@ -1643,31 +1690,14 @@ impl Store for SqlStore {
     }
 
     async fn put_status(&self, status: &TaxiiStatus) -> R<()> {
-        // Statuses older than a week are dropped as new ones arrive (kept at least 24 h).
-        let cutoff = ts::format(ts::now() - time::Duration::days(7));
-        let row = [
-            status.id.to_string(),
-            status.community_id.to_string(),
-            status.user_id.to_string(),
-            ts::format(status.created_at),
-            status.body.clone(),
-        ];
+        let (cutoff, row) = status_row(status);
         if let Some(bulk) = &self.bulk {
             // Through the connection that writes shares, whose page cache another
             // connection's commit would empty.
             return bulk.put_status(cutoff, row).await;
         }
         let mut tx = self.begin_write_plain().await?;
-        sqlx::query(STATUS_DELETE_OLD)
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await
-            .map_err(m)?;
-        let mut insert = sqlx::query(STATUS_INSERT);
-        for value in row {
-            insert = insert.bind(value);
-        }
-        insert.execute(&mut *tx).await.map_err(m)?;
+        insert_status(&mut tx, (cutoff, row)).await?;
         tx.commit().await.map_err(m)
     }
 

@@ -863,8 +863,33 @@ async fn stored_versions(store: &cairn_store::SqlStore) -> i64 {
         .unwrap()
 }
 
+/// A share's end, as the TAXII handler asks for it: an audit entry and the status `id` to keep.
+fn end_with_status(community: uuid::Uuid, id: uuid::Uuid) -> cairn_core::store::ShareEnd<'static> {
+    Box::new(move |batch, outcomes| cairn_core::store::ShareRecord {
+        audit: AuditEvent::new(
+            &Actor::system("test"),
+            "objects.share",
+            "community",
+            community,
+        ),
+        status: Some(TaxiiStatus {
+            id,
+            community_id: community,
+            user_id: uuid::Uuid::nil(),
+            created_at: cairn_core::ts::now(),
+            body: format!(
+                r#"{{"posted":{},"outcomes":{}}}"#,
+                batch.len(),
+                outcomes.len()
+            ),
+        }),
+    })
+}
+
 /// A share whose chunks fail part-way (a later chunk's check reads the store and fails) stores
-/// nothing of the chunks before, keeps no audit entry, and leaves the store writable.
+/// nothing of the chunks before, keeps no audit entry and no status, and leaves the store
+/// writable; a share that stores nothing new, or receives no version, still keeps its status
+/// (and writes no audit entry).
 async fn a_failing_share_stream_stores_nothing(engine: Engine) {
     let (cairn, store, _db) = service(engine).await;
     let (community, org) = seeded_community_and_org(&cairn, &store).await;
@@ -879,11 +904,13 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
             "the check of the next chunk failed".into(),
         )),
     ];
-    let op = Actor::system("test");
-    let audit: cairn_core::store::ShareAudit =
-        Box::new(move |_| AuditEvent::new(&op, "objects.share", "community", community.id));
+    let failed = uuid::Uuid::new_v4();
     let err = store
-        .share_stream(community.id, Box::pin(futures::stream::iter(chunks)), audit)
+        .share_stream(
+            community.id,
+            Box::pin(futures::stream::iter(chunks)),
+            end_with_status(community.id, failed),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -892,6 +919,10 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
     );
     assert_eq!(stored_versions(&store).await, 0);
     assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries);
+    assert!(
+        store.status(failed).await.unwrap().is_none(),
+        "no status for a share that failed"
+    );
     // The same versions go in afterwards, with one audit entry.
     let op = Actor::system("test");
     let outcomes = store
@@ -907,6 +938,39 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
         .all(|o| matches!(o, cairn_core::sharing::PutOutcome::Stored { .. })));
     assert_eq!(stored_versions(&store).await, 2);
     assert_eq!(verify_chain(store.as_ref()).await.unwrap(), entries + 1);
+    // Again: duplicates only, and then no version at all. Each keeps its status.
+    let (again, none) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let chunk = futures::stream::iter(vec![Ok(first.clone())]);
+    let (_, outcomes) = store
+        .share_stream(
+            community.id,
+            Box::pin(chunk),
+            end_with_status(community.id, again),
+        )
+        .await
+        .unwrap();
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, cairn_core::sharing::PutOutcome::Duplicate { .. })));
+    let empty = futures::stream::iter(Vec::<Result<_, StoreError>>::new());
+    store
+        .share_stream(
+            community.id,
+            Box::pin(empty),
+            end_with_status(community.id, none),
+        )
+        .await
+        .unwrap();
+    let kept = store.status(again).await.unwrap().unwrap();
+    assert_eq!(kept.body, r#"{"posted":2,"outcomes":2}"#);
+    let kept = store.status(none).await.unwrap().unwrap();
+    assert_eq!(kept.body, r#"{"posted":0,"outcomes":0}"#);
+    assert_eq!(stored_versions(&store).await, 2);
+    assert_eq!(
+        verify_chain(store.as_ref()).await.unwrap(),
+        entries + 1,
+        "nothing stored, no audit entry"
+    );
 }
 
 /// Shares and other writes running at once (on SQLite: the bulk writer's connection and the
