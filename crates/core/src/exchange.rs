@@ -264,7 +264,6 @@ fn report_checked(
     }
 }
 
-/// The audit entry of a share: how many versions were posted, at which markings.
 /// The TAXII status resource a publish keeps with its share (see
 /// [`Cairn::share_envelope_with_status`]): its id, its poster, and how its text is made from
 /// the final report.
@@ -301,6 +300,7 @@ fn keep_status(
     status
 }
 
+/// The audit entry of a share: how many versions were posted, at which markings.
 fn share_audit(
     actor: &Actor,
     access: &Access,
@@ -417,18 +417,10 @@ impl Cairn {
         body: &[u8],
         options: ShareOptions,
     ) -> CoreResult<(Community, ShareReport)> {
-        let access = self.access(Some(actor), community).await?;
-        if !policy::can_share(actor, &access.memberships) {
-            return Err(CoreError::forbidden(
-                "you may not publish in this community (members' analysts and admins may; observers and read-only users may not)",
-            ));
-        }
-        let objects =
-            parse_envelope(body).map_err(|e| CoreError::invalid("body", e.to_string()))?;
-        let (report, _) = self
-            .share_objects(actor, &access, objects, options, None)
+        let (community, report, _) = self
+            .share_body(actor, community, body, options, None)
             .await?;
-        Ok((access.community, report))
+        Ok((community, report))
     }
 
     /// [`share_envelope`](Self::share_envelope), keeping the request's TAXII status resource in
@@ -442,6 +434,23 @@ impl Cairn {
         options: ShareOptions,
         status: StatusRequest,
     ) -> CoreResult<(Community, ShareReport, TaxiiStatus)> {
+        let (community, report, kept) = self
+            .share_body(actor, community, body, options, Some(&status))
+            .await?;
+        let kept = kept.ok_or_else(|| {
+            CoreError::Internal("the share ended without its status resource".into())
+        })?;
+        Ok((community, report, kept))
+    }
+
+    async fn share_body(
+        &self,
+        actor: &Actor,
+        community: &str,
+        body: &[u8],
+        options: ShareOptions,
+        status: Option<&StatusRequest>,
+    ) -> CoreResult<(Community, ShareReport, Option<TaxiiStatus>)> {
         let access = self.access(Some(actor), community).await?;
         if !policy::can_share(actor, &access.memberships) {
             return Err(CoreError::forbidden(
@@ -451,11 +460,8 @@ impl Cairn {
         let objects =
             parse_envelope(body).map_err(|e| CoreError::invalid("body", e.to_string()))?;
         let (report, kept) = self
-            .share_objects(actor, &access, objects, options, Some(&status))
+            .share_objects(actor, &access, objects, options, status)
             .await?;
-        let kept = kept.ok_or_else(|| {
-            CoreError::Internal("the share ended without its status resource".into())
-        })?;
         Ok((access.community, report, kept))
     }
 
