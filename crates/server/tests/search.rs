@@ -1090,28 +1090,27 @@ async fn value_parts_of(node: &TestNode, id: &str) -> Vec<i64> {
     .unwrap()
 }
 
+/// Beta publishes, in two envelopes, a RED indicator of `domain` for beta-analyst only and a
+/// GREEN one of `ip`: their ids (hidden, open).
+async fn publish_hidden_and_open(node: &TestNode, domain: &str, ip: &str) -> (String, String) {
+    let (hidden, open) = (new_id("indicator"), new_id("indicator"));
+    let pattern = format!("[domain-name:value = '{domain}']");
+    let red = indicator(&hidden, "held back", &pattern, RED, &[], &["beta-analyst"]);
+    publish(node, "beta-analyst", vec![red]).await;
+    let pattern = format!("[ipv4-addr:value = '{ip}']");
+    let green = indicator(&open, "open", &pattern, GREEN, &[], &[]);
+    publish(node, "beta-analyst", vec![green]).await;
+    (hidden, open)
+}
+
 /// Values stored in several parts of the value index, sealed ones and the newest, are found by
 /// every read (lookup, correlations) and by the hidden-match lookup, whichever part holds them
 /// and whether or not this process had read a part before it was sealed.
 async fn values_are_found_in_every_part_of_the_index(engine: Engine) {
     let node = TestNode::start(engine).await;
-    let red =
-        |id: &str, pattern: &str| indicator(id, "held back", pattern, RED, &[], &["beta-analyst"]);
     let green = |id: &str, pattern: &str| indicator(id, "open", pattern, GREEN, &[], &[]);
     // Part 0: a hidden and an open object of beta's.
-    let (hidden0, open0) = (new_id("indicator"), new_id("indicator"));
-    publish(
-        &node,
-        "beta-analyst",
-        vec![red(&hidden0, "[domain-name:value = 'zero.example']")],
-    )
-    .await;
-    publish(
-        &node,
-        "beta-analyst",
-        vec![green(&open0, "[ipv4-addr:value = '192.0.2.10']")],
-    )
-    .await;
+    let (hidden0, open0) = publish_hidden_and_open(&node, "zero.example", "192.0.2.10").await;
     // A publish with nothing to match: the lookup reads the (empty) sealed parts now.
     publish(
         &node,
@@ -1125,19 +1124,7 @@ async fn values_are_found_in_every_part_of_the_index(engine: Engine) {
     assert!(notifications(&node, "beta-analyst").await.is_empty());
     seal_newest_value_part(&node).await;
     // Part 1: the same again, with other values.
-    let (hidden1, open1) = (new_id("indicator"), new_id("indicator"));
-    publish(
-        &node,
-        "beta-analyst",
-        vec![red(&hidden1, "[domain-name:value = 'one.example']")],
-    )
-    .await;
-    publish(
-        &node,
-        "beta-analyst",
-        vec![green(&open1, "[ipv4-addr:value = '192.0.2.11']")],
-    )
-    .await;
+    let (hidden1, open1) = publish_hidden_and_open(&node, "one.example", "192.0.2.11").await;
     assert_eq!(value_parts_of(&node, &open0).await, vec![0]);
     assert_eq!(value_parts_of(&node, &open1).await, vec![1]);
 

@@ -502,8 +502,9 @@ fn put_versions(
             written.push((row.slot, seq));
         }
     }
+    let supersede = versions::supersede(Engine::Sqlite, "?1", "?2", "?3");
     for (object_id, newest) in &plan.supersede {
-        tx.prepare_cached(&versions::supersede(Engine::Sqlite, "?1", "?2", "?3"))
+        tx.prepare_cached(&supersede)
             .and_then(|mut s| s.execute(params![c, object_id, newest]))
             .map_err(err)?;
     }

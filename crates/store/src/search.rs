@@ -145,7 +145,7 @@ struct Candidates {
     unsealed: HashSet<i64>,
 }
 
-/// The prints of a part from the aggregate of its hashes (column `hs`, see `hash_list`).
+/// The prints of a part from the aggregate of its hashes (column `hs`, see `part_hashes`).
 fn part_prints(row: &sqlx::any::AnyRow, part: i64) -> R<Vec<u32>> {
     prints_of(&rows::opt_text(row, "hs")?.unwrap_or_default())
         .map_err(|e| StoreError::Internal(format!("value index part {part}: {e}")))
@@ -264,8 +264,8 @@ pub(crate) async fn insert_index(
 /// range of the own rows given skips exactly them, in two parameters however many there are
 /// (a list of them was up to a thousand parameters, planned and hashed on every probe). Binds
 /// in text order.
-fn skip_own_rows(sql: &mut Sql, values: &[&PublishedValue], column: &str) -> String {
-    let own = values.iter().flat_map(|v| v.own_seqs.iter().copied());
+fn skip_own_rows(sql: &mut Sql, values: &[(&PublishedValue, i64)], column: &str) -> String {
+    let own = values.iter().flat_map(|(v, _)| v.own_seqs.iter().copied());
     let (Some(first), Some(last)) = (own.clone().min(), own.max()) else {
         return String::new();
     };
@@ -505,13 +505,13 @@ impl SqlStore {
             // The values to look up in each sealed part that may hold them (`Some(part)`), and
             // in the parts not read into memory (`None`): each value is sought only where it
             // may be.
-            let mut groups: BTreeMap<Option<i64>, Vec<&PublishedValue>> = BTreeMap::new();
+            let mut groups: BTreeMap<Option<i64>, Vec<(&PublishedValue, i64)>> = BTreeMap::new();
             for (v, h) in all {
                 for part in held.sealed.get(&h).into_iter().flatten() {
-                    groups.entry(Some(*part)).or_default().push(v);
+                    groups.entry(Some(*part)).or_default().push((v, h));
                 }
                 if held.unsealed.contains(&h) {
-                    groups.entry(None).or_default().push(v);
+                    groups.entry(None).or_default().push((v, h));
                 }
             }
             for (part, list) in groups {
@@ -520,13 +520,12 @@ impl SqlStore {
                         return Ok(out);
                     }
                     let mut sql = Sql::default();
-                    let hashes: Vec<String> = chunk
-                        .iter()
-                        .map(|v| sql.int(value_hash(kind.as_str(), &v.value)))
-                        .collect();
+                    let hashes: Vec<String> = chunk.iter().map(|(_, h)| sql.int(*h)).collect();
                     let k = sql.text(kind.as_str());
-                    let in_list: Vec<String> =
-                        chunk.iter().map(|v| sql.text(v.value.clone())).collect();
+                    let in_list: Vec<String> = chunk
+                        .iter()
+                        .map(|(v, _)| sql.text(v.value.clone()))
+                        .collect();
                     let skip = skip_own_rows(&mut sql, chunk, "ov.seq");
                     let p = sql.text(poster_org.to_string());
                     // Hidden: no version of the object holding the value is visible to the poster.
@@ -621,8 +620,8 @@ impl SqlStore {
     /// store) into the filter; the stamp read.
     async fn read_newest_part(&self, part: i64) -> R<String> {
         let row = sqlx::query(&format!(
-            "SELECT stamp, (SELECT {} FROM object_values WHERE part = $1) AS hs FROM value_parts WHERE part = $1",
-            self.hash_list()
+            "SELECT stamp, {} AS hs FROM value_parts WHERE part = $1",
+            self.part_hashes()
         ))
         .bind(part)
         .fetch_one(self.pool())
@@ -634,12 +633,14 @@ impl SqlStore {
         Ok(stamp)
     }
 
-    /// The aggregate of a part's hashes as one text: a row per hash took 2 µs each through the
-    /// driver, two seconds at a million values.
-    fn hash_list(&self) -> &'static str {
+    /// The hashes of the part `$1` as one text (a subquery): a row per hash took 2 µs each
+    /// through the driver, two seconds at a million values.
+    fn part_hashes(&self) -> &'static str {
         match self.engine() {
-            Engine::Sqlite => "group_concat(h, ',')",
-            Engine::Postgres => "string_agg(CAST(h AS TEXT), ',')",
+            Engine::Sqlite => "(SELECT group_concat(h, ',') FROM object_values WHERE part = $1)",
+            Engine::Postgres => {
+                "(SELECT string_agg(CAST(h AS TEXT), ',') FROM object_values WHERE part = $1)"
+            }
         }
     }
 
@@ -674,14 +675,11 @@ impl SqlStore {
     /// Read into `sealed` the prints of the parts below `newest` not read yet, a part at a time.
     async fn load_sealed_parts(&self, sealed: &mut SealedParts, newest: i64) -> R<()> {
         for part in sealed.loaded_below()..newest {
-            let row = sqlx::query(&format!(
-                "SELECT {} AS hs FROM object_values WHERE part = $1",
-                self.hash_list()
-            ))
-            .bind(part)
-            .fetch_one(self.pool())
-            .await
-            .map_err(m)?;
+            let row = sqlx::query(&format!("SELECT {} AS hs", self.part_hashes()))
+                .bind(part)
+                .fetch_one(self.pool())
+                .await
+                .map_err(m)?;
             sealed.push(part_prints(&row, part)?);
         }
         Ok(())

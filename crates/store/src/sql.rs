@@ -723,8 +723,9 @@ impl SqlStore {
             .collect();
         crate::search::insert_index(tx, engine, filter, &index_rows).await?;
         // Versions stored before that a new one now follows.
+        let supersede = versions::supersede(engine, "$1", "$2", "$3");
         for (object_id, newest) in &plan.supersede {
-            sqlx::query(&versions::supersede(engine, "$1", "$2", "$3"))
+            sqlx::query(&supersede)
                 .bind(c.clone())
                 .bind(object_id.to_string())
                 .bind(newest.to_string())
