@@ -1207,6 +1207,12 @@ async fn values_are_found_in_every_part_of_the_index(engine: Engine) {
     );
 }
 
+/// `user` publishes a GREEN indicator named `name` with `pattern` (no named audience).
+async fn publish_green(node: &TestNode, user: &str, name: &str, pattern: &str) {
+    let object = indicator(&new_id("indicator"), name, pattern, GREEN, &[], &[]);
+    publish(node, user, vec![object]).await;
+}
+
 /// Another process writing to the value index (here a second store on the same database, as
 /// `cairn import` beside a running server is): the server's hidden-match lookup must see its
 /// values, though they never passed through the server's own writes.
@@ -1215,30 +1221,18 @@ async fn values_written_by_another_process_are_matched(engine: Engine) {
     use cairn_core::search::ValueKind;
     let node = TestNode::start(engine).await;
     // The server reads the newest part of the index into memory with its first publishes.
-    publish(
+    publish_green(
         &node,
         "beta-analyst",
-        vec![indicator(
-            &new_id("indicator"),
-            "first",
-            "[ipv4-addr:value = '192.0.2.1']",
-            GREEN,
-            &[],
-            &[],
-        )],
+        "first",
+        "[ipv4-addr:value = '192.0.2.1']",
     )
     .await;
-    publish(
+    publish_green(
         &node,
         "alpha-analyst",
-        vec![indicator(
-            &new_id("indicator"),
-            "second",
-            "[ipv4-addr:value = '192.0.2.2']",
-            GREEN,
-            &[],
-            &[],
-        )],
+        "second",
+        "[ipv4-addr:value = '192.0.2.2']",
     )
     .await;
     assert!(notifications(&node, "beta-analyst").await.is_empty());
@@ -1285,17 +1279,11 @@ async fn values_written_by_another_process_are_matched(engine: Engine) {
     other.close().await;
 
     // Alpha posts the same value through the server: beta is told.
-    publish(
+    publish_green(
         &node,
         "alpha-analyst",
-        vec![indicator(
-            &new_id("indicator"),
-            "third",
-            "[domain-name:value = 'elsewhere.example']",
-            GREEN,
-            &[],
-            &[],
-        )],
+        "third",
+        "[domain-name:value = 'elsewhere.example']",
     )
     .await;
     let n = notifications(&node, "beta-analyst").await;
