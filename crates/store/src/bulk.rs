@@ -26,6 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::key_prints::KeyPrints;
 use crate::release::NOTICE_INSERT;
 use crate::search;
 use crate::sql::{
@@ -62,17 +63,24 @@ pub(crate) struct Written {
     pub stored: usize,
 }
 
+/// The bulk writer's connection and what it keeps of the object keys (see `crate::key_prints`).
+#[derive(Debug)]
+struct WriterConn {
+    conn: Connection,
+    keys: KeyPrints,
+}
+
 /// The connection the bulk writer writes through.
 #[derive(Debug, Clone)]
 pub(crate) struct BulkWriter {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<WriterConn>>,
     /// Told after each commit (the checkpointer waits on it).
     committed: Arc<tokio::sync::Notify>,
     /// The store's value hashes in memory, which writes to the value index record into.
     values: Arc<ValueFilter>,
 }
 
-fn err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Unavailable(e.to_string())
@@ -115,7 +123,10 @@ impl BulkWriter {
         .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(BulkWriter {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(Mutex::new(WriterConn {
+                conn,
+                keys: KeyPrints::default(),
+            })),
             committed,
             values,
         })
@@ -233,6 +244,7 @@ impl BulkWriter {
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
+                .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
             work(&tx)?;
@@ -268,7 +280,7 @@ fn thread_error(ended: Result<R<()>, tokio::task::JoinError>) -> StoreError {
 /// The writing thread of one share: a transaction over every chunk received, committed when
 /// told to. Returning early (an error, or the request gone) rolls it back.
 fn write_share(
-    conn: &mut Connection,
+    conn: &mut WriterConn,
     community: Uuid,
     receiver: mpsc::Receiver<ToWriter>,
     committed: &tokio::sync::Notify,
@@ -277,15 +289,22 @@ fn write_share(
     // IMMEDIATE takes the write lock before any read, as `begin_write` does by touching the
     // audit chain's head first.
     let tx = conn
+        .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
+    // The parts sealed by committed rows, before this share writes any.
+    let unsealed = conn.keys.catch_up(&tx)?;
+    let keys = KeyLookup {
+        prints: &conn.keys,
+        unsealed,
+    };
     let mut batch = Vec::new();
     let mut outcomes = Vec::new();
     let mut stored = 0;
     loop {
         match receiver.recv() {
             Ok(ToWriter::Chunk(chunk)) => {
-                let (o, n) = put_versions(&tx, values, community, &chunk)?;
+                let (o, n) = put_versions(&tx, values, &keys, community, &chunk)?;
                 outcomes.extend(o);
                 stored += n;
                 batch.extend(chunk);
@@ -382,10 +401,18 @@ fn reserve_part(tx: &rusqlite::Transaction, filter: &ValueFilter, hashes: &[i64]
     Ok(r.record(filter, hashes))
 }
 
+/// Where a share looks for the stored versions of an object: the sealed parts' prints, and the
+/// first part they do not cover.
+struct KeyLookup<'a> {
+    prints: &'a KeyPrints,
+    unsealed: i64,
+}
+
 /// Store one chunk of versions in the transaction: the outcomes and how many were stored.
 fn put_versions(
     tx: &rusqlite::Transaction,
     filter: &ValueFilter,
+    keys: &KeyLookup,
     community: Uuid,
     batch: &[NewObjectVersion],
 ) -> R<(Vec<PutOutcome>, usize)> {
@@ -395,21 +422,45 @@ fn put_versions(
         .and_then(|mut s| s.query_row([&c], |r| r.get(0)))
         .map_err(err)?;
     let next_added = versions::first_date_added(at(last)?);
+    let new_part = crate::key_prints::new_object_part(tx)?;
     let mut known: HashMap<String, Vec<Known>> = HashMap::new();
     {
-        let mut lookup = tx
+        let columns = versions::known_columns(Engine::Sqlite);
+        let mut everywhere = tx
             .prepare_cached(&format!(
-                "SELECT {} FROM stix_objects WHERE {}",
-                versions::KNOWN_COLUMNS,
+                "SELECT {columns} FROM stix_objects WHERE {}",
                 crate::objects::versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")
             ))
+            .map_err(err)?;
+        // The parts not sealed when the share began: the one new objects went to then, and the
+        // next, which this share's rows may have opened since (a share of more than 32,768 rows
+        // looks everywhere).
+        let mut unsealed = (new_part <= keys.unsealed + 1)
+            .then(|| {
+                tx.prepare_cached(&format!(
+                    "SELECT {columns} FROM stix_objects WHERE {}",
+                    crate::objects::VERSIONS_IN_PARTS
+                ))
+            })
+            .transpose()
             .map_err(err)?;
         for obj in batch {
             if known.contains_key(&obj.object_id) {
                 continue;
             }
             let mut found = Vec::new();
-            let mut rows = lookup.query(params![c, obj.object_id]).map_err(err)?;
+            let key = crate::objects::object_key_value(&obj.object_id);
+            let mut rows = match unsealed.as_mut() {
+                Some(lookup) if !keys.prints.may_hold(&key) => lookup.query(params![
+                    c,
+                    obj.object_id,
+                    key,
+                    keys.unsealed,
+                    new_part.max(keys.unsealed)
+                ]),
+                _ => everywhere.query(params![c, obj.object_id]),
+            }
+            .map_err(err)?;
             while let Some(r) = rows.next().map_err(err)? {
                 let source: String = r.get(3).map_err(err)?;
                 found.push(Known {
@@ -420,12 +471,13 @@ fn put_versions(
                     raw: r.get(5).map_err(err)?,
                     added: false,
                     anonymous: r.get::<_, i64>(6).map_err(err)? != 0,
+                    part: r.get(7).map_err(err)?,
                 });
             }
             known.insert(obj.object_id.clone(), found);
         }
     }
-    let mut plan = versions::plan(batch, &mut known, next_added);
+    let mut plan = versions::plan(batch, &mut known, next_added, new_part);
     if plan.rows.is_empty() {
         return Ok((plan.outcomes, 0));
     }
@@ -433,7 +485,7 @@ fn put_versions(
     {
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO stix_objects ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                "INSERT INTO stix_objects ({}, key_part) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 versions::ROW_COLUMNS
             ))
             .map_err(err)?;
@@ -480,6 +532,7 @@ fn put_versions(
                     obj.provenance.as_ref().map(|p| p.key_id.as_str()),
                     obj.provenance.as_ref().map(|p| p.signature.as_str()),
                     i64::from(obj.anonymous),
+                    row.part,
                 ])
                 .map_err(err)?;
             for target in &obj.refs {

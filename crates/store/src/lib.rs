@@ -13,6 +13,7 @@
 mod anonymity;
 mod bulk;
 mod feedback;
+mod key_prints;
 pub mod migrations;
 mod objects;
 mod release;

@@ -92,6 +92,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_object_key.sql"),
         postgres: include_str!("../migrations/postgres/0013_object_key.sql"),
     },
+    Migration {
+        version: 14,
+        name: "object_key_parts",
+        sqlite: include_str!("../migrations/sqlite/0014_object_key_parts.sql"),
+        postgres: include_str!("../migrations/postgres/0014_object_key_parts.sql"),
+    },
 ];
 
 fn internal(e: sqlx::Error) -> StoreError {

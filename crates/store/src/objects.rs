@@ -86,17 +86,45 @@ pub(crate) fn object_key(id: &str) -> String {
     format!("(substr({id}, instr({id}, '--') + 6, 4) || substr({id}, -8))")
 }
 
+/// On SQLite, the object key's index is in parts by age (migration 14): a new object goes to
+/// part `(s >> KEY_PART_BITS) + 1`, `s` being the objects table's sequence (the highest `seq`
+/// ever handed out) when it is stored, and every later version of it to the same part. Rows
+/// stored before the migration are in part 0.
+pub(crate) const KEY_PART_BITS: u32 = 15;
+
+/// The part of the object key's index a new object goes to now (see [`KEY_PART_BITS`]).
+pub(crate) const NEW_OBJECT_PART: &str = "SELECT (COALESCE((SELECT seq FROM sqlite_sequence \
+     WHERE name = 'stix_objects'), 0) >> 15) + 1 AS part";
+
+/// On SQLite, the condition that the row `alias` is in one of the parts of the object key's
+/// index that may hold rows: every part from 0 to the one new objects go to. The index is on
+/// (key_part, object_key), so a read by key alone seeks each part (32 at a million rows); a
+/// read of the other versions of a row seeks its part only ([`versions_like`]).
+pub(crate) fn in_key_parts(alias: &str) -> String {
+    format!(
+        "{alias}.key_part IN (WITH RECURSIVE kp(p) AS (SELECT 0 UNION ALL SELECT p + 1 FROM kp \
+         WHERE p <= (SELECT seq FROM sqlite_sequence WHERE name = 'stix_objects') >> {KEY_PART_BITS}) \
+         SELECT p FROM kp)"
+    )
+}
+
+/// On SQLite, the versions of an object (community `?1`, id `?2`, key `?3`) in the parts `?4`
+/// and `?5` of the object key's index alone (`crate::key_prints`).
+pub(crate) const VERSIONS_IN_PARTS: &str =
+    "+community_id = ?1 AND object_id = ?2 AND object_key = ?3 AND key_part IN (?4, ?5)";
+
 /// The rows `alias` of `stix_objects` that are versions of the object `id` in `community`
-/// (SQL text of parameters or columns): on SQLite through the object key. There, the community
-/// is compared as `+community_id`, which no index can serve: the planner, which has no
-/// statistics, would otherwise take the community's sequence index (one equality, as good as
-/// the key's to it) and read every row of the community.
+/// (SQL text of parameters or columns): on SQLite through the object key, in every part of its
+/// index. There, the community is compared as `+community_id`, which no index can serve: the
+/// planner, which has no statistics, would otherwise take the community's sequence index (one
+/// equality, as good as the key's to it) and read every row of the community.
 pub(crate) fn versions_of(engine: Engine, alias: &str, community: &str, id: &str) -> String {
     match engine {
         // The key comes last, so parameters appear first in the order they are numbered.
         Engine::Sqlite => format!(
-            "+{alias}.community_id = {community} AND {alias}.object_id = {id} AND {alias}.object_key = {}",
-            object_key(id)
+            "+{alias}.community_id = {community} AND {alias}.object_id = {id} AND {alias}.object_key = {} AND {}",
+            object_key(id),
+            in_key_parts(alias)
         ),
         Engine::Postgres => {
             format!("{alias}.community_id = {community} AND {alias}.object_id = {id}")
@@ -121,14 +149,17 @@ pub(crate) fn object_key_value(id: &str) -> String {
     middle + &tail
 }
 
-/// The rows `alias` of `stix_objects` that are versions of the same object as the row `other`.
+/// The rows `alias` of `stix_objects` that are versions of the same object as the row `other`:
+/// on SQLite in the part of the object key's index that holds all of them, one seek.
 pub(crate) fn versions_like(engine: Engine, alias: &str, other: &str) -> String {
     let same = format!(
         "{alias}.community_id = {other}.community_id AND {alias}.object_id = {other}.object_id"
     );
     match engine {
         // `+`: see `versions_of`.
-        Engine::Sqlite => format!("{alias}.object_key = {other}.object_key AND +{same}"),
+        Engine::Sqlite => format!(
+            "{alias}.key_part = {other}.key_part AND {alias}.object_key = {other}.object_key AND +{same}"
+        ),
         Engine::Postgres => same,
     }
 }
@@ -181,13 +212,26 @@ pub fn entitlement(sql: &mut Sql, viewer: &Viewer, alias: &str) -> String {
 
 /// The rule over several communities: the row `alias` is visible by the viewer given for its
 /// community (`(alias.community_id = $c AND <rule>) OR …`); false for a community not listed.
-pub fn visible_in(sql: &mut Sql, viewers: &[(Uuid, Viewer)], alias: &str) -> String {
+///
+/// On SQLite the community is compared as `+community_id`: the rows are found otherwise (by
+/// `seq`, or through the object key's index), and the planner, which has no statistics, could
+/// otherwise rate the community's index as good and read the whole community.
+pub fn visible_in(
+    sql: &mut Sql,
+    viewers: &[(Uuid, Viewer)],
+    alias: &str,
+    engine: Engine,
+) -> String {
+    let plus = match engine {
+        Engine::Sqlite => "+",
+        Engine::Postgres => "",
+    };
     let parts: Vec<String> = viewers
         .iter()
         .map(|(community, viewer)| {
             let c = sql.text(community.to_string());
             let ent = entitlement(sql, viewer, alias);
-            format!("({alias}.community_id = {c} AND {ent})")
+            format!("({plus}{alias}.community_id = {c} AND {ent})")
         })
         .collect();
     if parts.is_empty() {
@@ -206,7 +250,7 @@ pub fn latest_visible(
     alias: &str,
     engine: Engine,
 ) -> String {
-    let later = visible_in(sql, viewers, "lv");
+    let later = visible_in(sql, viewers, "lv", engine);
     let same = versions_like(engine, "lv", alias);
     format!(
         "({alias}.superseded = 0 OR NOT EXISTS (SELECT 1 FROM stix_objects lv WHERE {same} AND lv.version_key > {alias}.version_key AND {later}))"
@@ -298,7 +342,11 @@ pub fn objects_query(
         let l = sql.list(&q.ids);
         if engine == Engine::Sqlite {
             let keys: Vec<String> = l.split(", ").map(object_key).collect();
-            sql.push(&format!(" AND o.object_key IN ({})", keys.join(", ")));
+            sql.push(&format!(
+                " AND o.object_key IN ({}) AND {}",
+                keys.join(", "),
+                in_key_parts("o")
+            ));
         }
         sql.push(&format!(" AND o.object_id IN ({l})"));
     }
@@ -314,8 +362,11 @@ pub fn objects_query(
         // Objects about `target` (found through its index), in the version being read.
         let t = sql.text(target.clone());
         let (column, of_ref) = match engine {
-            Engine::Sqlite => ("o.object_key", object_key("r.object_id")),
-            Engine::Postgres => ("o.object_id", "r.object_id".to_string()),
+            Engine::Sqlite => (
+                format!("{} AND o.object_key", in_key_parts("o")),
+                object_key("r.object_id"),
+            ),
+            Engine::Postgres => ("o.object_id".to_string(), "r.object_id".to_string()),
         };
         sql.push(&format!(
             " AND {column} IN (SELECT {of_ref} FROM stix_refs r WHERE r.community_id = {c} AND r.target_id = {t}) \
@@ -462,7 +513,9 @@ mod tests {
             let sql = page_query(&viewer, Uuid::nil(), q, Engine::Sqlite);
             let p = plan(&conn, &sql.text);
             assert!(
-                p.contains("SEARCH o USING INDEX stix_objects_key"),
+                p.contains(
+                    "SEARCH o USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"
+                ),
                 "{q:?}:\n{p}"
             );
             assert!(!p.contains("SCAN o"), "{q:?}:\n{p}");
@@ -479,7 +532,10 @@ mod tests {
             Engine::Sqlite,
         );
         let p = plan(&conn, &sql.text);
-        assert!(p.contains("SEARCH v USING INDEX stix_objects_key"), "{p}");
+        assert!(
+            p.contains("SEARCH v USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
+            "{p}"
+        );
         let mut sql = Sql::default();
         let latest = latest_visible(
             &mut sql,
@@ -491,15 +547,38 @@ mod tests {
             &conn,
             &format!("SELECT o.seq FROM stix_objects o WHERE o.seq > 5 AND {latest}"),
         );
-        assert!(p.contains("SEARCH lv USING INDEX stix_objects_key"), "{p}");
+        assert!(
+            p.contains("SEARCH lv USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
+            "{p}"
+        );
+        // Another row's versions visible to the viewers (the hidden-match lookup's form).
+        let mut sql = Sql::default();
+        let vis = visible_in(
+            &mut sql,
+            &[(Uuid::nil(), viewer.clone())],
+            "hv",
+            Engine::Sqlite,
+        );
+        let p = plan(
+            &conn,
+            &format!(
+                "SELECT o.seq FROM stix_objects o WHERE o.seq = 7 AND NOT EXISTS (SELECT 1 FROM stix_objects hv WHERE {} AND {vis})",
+                versions_like(Engine::Sqlite, "hv", "o")
+            ),
+        );
+        assert!(
+            p.contains("SEARCH hv USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
+            "{p}"
+        );
         // Writes and single lookups by (community, object).
         for sql in [
             format!("SELECT seq FROM stix_objects WHERE {}", versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")),
             crate::versions::supersede(Engine::Sqlite, "?1", "?2", "?3"),
+            format!("SELECT seq FROM stix_objects WHERE {VERSIONS_IN_PARTS}"),
             format!("SELECT n.id FROM notifications n WHERE EXISTS (SELECT 1 FROM stix_objects o WHERE {})", versions_of(Engine::Sqlite, "o", "n.community_id", "n.object_id")),
         ] {
             let p = plan(&conn, &sql);
-            assert!(p.contains("USING INDEX stix_objects_key"), "{sql}:\n{p}");
+            assert!(p.contains("USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"), "{sql}:\n{p}");
         }
     }
 }

@@ -358,7 +358,7 @@ impl SqlStore {
         let h = sql.int(hash);
         let k = sql.text(q.kind.as_str());
         let v = sql.text(q.value.clone());
-        let vis = visible_in(&mut sql, viewers, "o");
+        let vis = visible_in(&mut sql, viewers, "o", self.engine());
         let latest = latest_visible(&mut sql, viewers, "o", self.engine());
         let l = sql.int(q.limit + 1);
         let off = sql.int(q.offset);
@@ -402,7 +402,7 @@ impl SqlStore {
                     .collect::<Vec<_>>()
                     .join(" ");
                 let p = sql.text(text);
-                let vis = visible_in(&mut sql, viewers, "o");
+                let vis = visible_in(&mut sql, viewers, "o", self.engine());
                 let latest = latest_visible(&mut sql, viewers, "o", self.engine());
                 let w = sql.int(SEARCH_WINDOW);
                 (
@@ -417,7 +417,7 @@ impl SqlStore {
             }
             Engine::Postgres => {
                 let p = sql.text(q.terms.join(" "));
-                let vis = visible_in(&mut sql, viewers, "o");
+                let vis = visible_in(&mut sql, viewers, "o", self.engine());
                 let latest = latest_visible(&mut sql, viewers, "o", self.engine());
                 let w = sql.int(SEARCH_WINDOW);
                 (
@@ -457,7 +457,7 @@ impl SqlStore {
         let s = sql.int(version.seq);
         let c = sql.text(version.community_id.to_string());
         let id = sql.text(version.object_id.clone());
-        let vis = visible_in(&mut sql, viewers, "o");
+        let vis = visible_in(&mut sql, viewers, "o", self.engine());
         let latest = latest_visible(&mut sql, viewers, "o", self.engine());
         let l = sql.int(limit);
         let parts = parts_condition(&mut sql, self.engine(), "ov.part", 0, Vec::new());
@@ -529,7 +529,7 @@ impl SqlStore {
                     let skip = skip_own_rows(&mut sql, chunk, "ov.seq");
                     let p = sql.text(poster_org.to_string());
                     // Hidden: no version of the object holding the value is visible to the poster.
-                    let vis = visible_in(&mut sql, viewers, "hv");
+                    let vis = visible_in(&mut sql, viewers, "hv", self.engine());
                     let l = sql.int(limit - out.len() as i64);
                     let parts = match part {
                         Some(part) => format!("ov.part = {}", sql.int(part)),

@@ -616,7 +616,11 @@ impl SqlStore {
                         .iter()
                         .map(|id| sql.text(crate::objects::object_key_value(id)))
                         .collect();
-                    format!("object_key IN ({}) AND ", keys.join(", "))
+                    format!(
+                        "object_key IN ({}) AND {} AND +",
+                        keys.join(", "),
+                        crate::objects::in_key_parts("stix_objects")
+                    )
                 }
                 Engine::Postgres => String::new(),
             };
@@ -624,7 +628,7 @@ impl SqlStore {
             let list: Vec<String> = chunk.iter().map(|id| sql.text(id.clone())).collect();
             sql.push(&format!(
                 "SELECT {} FROM stix_objects WHERE {keys}community_id = {cp} AND object_id IN ({})",
-                versions::KNOWN_COLUMNS,
+                versions::known_columns(engine),
                 list.join(", ")
             ));
             for r in sql.query().fetch_all(&mut **tx).await.map_err(m)? {
@@ -639,10 +643,24 @@ impl SqlStore {
                         raw: rows::text(&r, "raw")?,
                         added: false,
                         anonymous: rows::int(&r, "anonymous")? != 0,
+                        part: match engine {
+                            Engine::Sqlite => rows::int(&r, "key_part")?,
+                            Engine::Postgres => 0,
+                        },
                     });
             }
         }
-        let mut plan = versions::plan(batch, &mut known, next_added);
+        let new_part = match engine {
+            Engine::Sqlite => rows::int(
+                &sqlx::query(crate::objects::NEW_OBJECT_PART)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(m)?,
+                "part",
+            )?,
+            Engine::Postgres => 0,
+        };
+        let mut plan = versions::plan(batch, &mut known, next_added, new_part);
         if plan.rows.is_empty() {
             return Ok((plan.outcomes, 0));
         }
@@ -680,10 +698,18 @@ impl SqlStore {
                     },
                     sql.int(i64::from(obj.anonymous)),
                 ];
-                values.push(format!("({})", cols.join(", ")));
+                let part = match engine {
+                    Engine::Sqlite => format!(", {}", sql.int(row.part)),
+                    Engine::Postgres => String::new(),
+                };
+                values.push(format!("({}{part})", cols.join(", ")));
             }
+            let part_column = match engine {
+                Engine::Sqlite => ", key_part",
+                Engine::Postgres => "",
+            };
             sql.push(&format!(
-                "INSERT INTO stix_objects ({}) VALUES {} RETURNING seq, object_id, version_key",
+                "INSERT INTO stix_objects ({}{part_column}) VALUES {} RETURNING seq, object_id, version_key",
                 versions::ROW_COLUMNS,
                 values.join(", ")
             ));

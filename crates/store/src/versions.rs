@@ -21,13 +21,25 @@ pub(crate) struct Known {
     /// Added by the batch being stored (not read from the store).
     pub added: bool,
     pub anonymous: bool,
+    /// On SQLite, the part of the object key's index its object is in (0 on PostgreSQL).
+    pub part: i64,
 }
 
-/// The columns of `stix_objects` read into a [`Known`], in this order.
+/// The columns of `stix_objects` read into a [`Known`], in this order (on SQLite followed by
+/// `key_part`, see [`known_columns`]).
 pub(crate) const KNOWN_COLUMNS: &str =
     "object_id, version, version_key, source_org, revoked, raw, anonymous";
 
-/// The columns of a new `stix_objects` row, in the order of [`VersionRow`]'s values.
+/// The columns read into a [`Known`] on `engine`.
+pub(crate) fn known_columns(engine: Engine) -> String {
+    match engine {
+        Engine::Sqlite => format!("{KNOWN_COLUMNS}, key_part"),
+        Engine::Postgres => KNOWN_COLUMNS.to_string(),
+    }
+}
+
+/// The columns of a new `stix_objects` row, in the order of [`VersionRow`]'s values (on SQLite
+/// followed by `key_part`, see [`VersionRow::part`]).
 pub(crate) const ROW_COLUMNS: &str = "community_id, object_id, object_type, spec_version, version, version_key, date_added, source_org, source_user, tlp, revoked, raw, superseded, key_id, signature, anonymous";
 
 /// Mark the older versions of an object superseded: community, object id, newest key.
@@ -52,6 +64,10 @@ pub(crate) struct VersionRow<'b> {
     pub date_added: OffsetDateTime,
     /// A later version of the object is stored already or in the same batch.
     pub superseded: bool,
+    /// On SQLite, the part of the object key's index its row goes to: that of the object's
+    /// versions stored before, or for a new object the part new objects go to now (see
+    /// `crate::key_prints`). All versions of an object are in one part.
+    pub part: i64,
 }
 
 /// What to write for a batch.
@@ -77,11 +93,13 @@ pub(crate) fn first_date_added(last: Option<OffsetDateTime>) -> OffsetDateTime {
 }
 
 /// Decide each version of `batch` against `known` (what is stored for its ids, extended with
-/// what the batch adds). `next_added` is the first date added to hand out.
+/// what the batch adds). `next_added` is the first date added to hand out, `new_part` the part
+/// of the object key's index a new object goes to (on SQLite).
 pub(crate) fn plan<'b>(
     batch: &'b [NewObjectVersion],
     known: &'b mut HashMap<String, Vec<Known>>,
     mut next_added: OffsetDateTime,
+    new_part: i64,
 ) -> Plan<'b> {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut rows: Vec<VersionRow<'b>> = Vec::new();
@@ -129,6 +147,7 @@ pub(crate) fn plan<'b>(
             )));
             continue;
         }
+        let part = versions.first().map_or(new_part, |k| k.part);
         versions.push(Known {
             version: version.clone(),
             version_key: version_key.clone(),
@@ -137,6 +156,7 @@ pub(crate) fn plan<'b>(
             raw: obj.raw.clone(),
             added: true,
             anonymous: obj.anonymous,
+            part,
         });
         rows.push(VersionRow {
             slot: outcomes.len(),
@@ -145,6 +165,7 @@ pub(crate) fn plan<'b>(
             version_key,
             date_added,
             superseded: false,
+            part,
         });
         // The row's seq is filled in once the row is written.
         outcomes.push(PutOutcome::Stored {

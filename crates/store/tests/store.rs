@@ -671,7 +671,8 @@ async fn references_are_kept_on_upgrade(engine: Engine) {
 /// Step 13 (SQLite) rebuilds the objects table around the object key: every row is kept with its
 /// `seq`, the sequence goes on from where it was (past rows deleted at its end), each row's key
 /// is the one the queries compute, and reads by id find exactly the object asked for, also
-/// among ids that share a key.
+/// among ids that share a key. Step 14 indexes the key in parts by age: the rows already stored,
+/// whatever their `seq`, form part 0.
 #[tokio::test]
 async fn objects_are_kept_and_keyed_on_upgrade() {
     use cairn_core::sharing::{ObjectQuery, VersionMatch, Viewer};
@@ -700,10 +701,11 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
         "indicator--aaaa1234-0000-4000-8000-0000deadbeef",
         "indicator--bbbb1234-1111-4111-9111-1111deadbeef",
     ];
+    let shared_seqs = [10, 70_011];
     let mut rows: Vec<(i64, Uuid, String, String)> = Vec::new();
     for (i, id) in shared_key.iter().enumerate() {
         rows.push((
-            10 + i as i64,
+            shared_seqs[i],
             c1,
             id.to_string(),
             "00000000000000000001".into(),
@@ -716,7 +718,7 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
         "00000000000000000001".into(),
     ));
     rows.push((
-        21,
+        40_021,
         c1,
         "malware--0e000000-0000-4000-8000-000000000001".into(),
         "00000000000000000002".into(),
@@ -748,33 +750,34 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
         .await
         .unwrap();
     // Rows were deleted at the end of the sequence before the upgrade.
-    sqlx::query("UPDATE sqlite_sequence SET seq = 900 WHERE name = 'stix_objects'")
+    sqlx::query("UPDATE sqlite_sequence SET seq = 90000 WHERE name = 'stix_objects'")
         .execute(&mut conn)
         .await
         .unwrap();
     sqlx::Connection::close(conn).await.unwrap();
 
     let store = db.store().await;
-    let kept: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT seq, object_id, object_key FROM stix_objects ORDER BY seq")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-    assert_eq!(
-        kept.iter().map(|k| k.0).collect::<Vec<_>>(),
-        rows.iter().map(|r| r.0).collect::<Vec<_>>()
-    );
-    for (_, id, key) in &kept {
+    let kept: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT seq, object_id, object_key, key_part FROM stix_objects ORDER BY seq",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut want_seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    want_seqs.sort();
+    assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), want_seqs);
+    for (seq, id, key, part) in &kept {
         let tail = &id[id.len() - 8..];
         let uuid = id.split("--").nth(1).unwrap();
         assert_eq!(key, &format!("{}{tail}", &uuid[4..8]), "{id}");
+        assert_eq!(*part, 0, "{id} (seq {seq})");
     }
     let (seq,): (i64,) =
         sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'stix_objects'")
             .fetch_one(store.pool())
             .await
             .unwrap();
-    assert_eq!(seq, 900, "the sequence goes on where it was");
+    assert_eq!(seq, 90_000, "the sequence goes on where it was");
     let indexes: Vec<(String,)> = sqlx::query_as(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stix_objects' ORDER BY name",
     )
@@ -788,7 +791,7 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
             "stix_objects_community_added",
             "stix_objects_community_seq",
             "stix_objects_community_type",
-            "stix_objects_key"
+            "stix_objects_key_part"
         ]
     );
     let viewer = Viewer {
@@ -819,7 +822,7 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
     for (i, id) in shared_key.iter().enumerate() {
         assert_eq!(
             read(c1, id, VersionMatch::All).await,
-            vec![(10 + i as i64, id.to_string())]
+            vec![(shared_seqs[i], id.to_string())]
         );
     }
     assert_eq!(
@@ -829,7 +832,7 @@ async fn objects_are_kept_and_keyed_on_upgrade() {
     let malware = "malware--0e000000-0000-4000-8000-000000000001";
     assert_eq!(
         read(c1, malware, VersionMatch::Last).await,
-        vec![(21, malware.to_string())]
+        vec![(40_021, malware.to_string())]
     );
     assert_eq!(
         read(c1, malware, VersionMatch::First).await,
@@ -973,6 +976,191 @@ async fn a_failing_share_stream_stores_nothing(engine: Engine) {
     );
 }
 
+/// A version of the malware `id` modified at `at`.
+fn version_at(id: &str, org: uuid::Uuid, at: &str) -> cairn_core::sharing::NewObjectVersion {
+    let mut v = cairn_testkit::plain_version(id, org);
+    v.raw = v.raw.replace(
+        "2026-01-01T00:00:00.000Z\",\"name",
+        &format!("{at}\",\"name"),
+    );
+    assert!(
+        v.raw.contains(&format!("\"modified\":\"{at}\"")),
+        "{}",
+        v.raw
+    );
+    v.version = Some(at.into());
+    v.version_key = Some(cairn_core::sharing::version_key_of(
+        cairn_core::ts::parse(at).unwrap(),
+    ));
+    v
+}
+
+/// Stored versions are found wherever their rows are (on SQLite, in whichever part of the
+/// object key's index, 32,768 `seq`s each): shares that cross from one part into the next and
+/// jump over parts see duplicates and newer versions of objects in every part, in a later
+/// chunk of the same share too; a share that fails leaves nothing that hides a later one's
+/// objects; an id whose key differs from a stored one's only where the print does not look is
+/// a new object.
+async fn versions_are_found_in_every_part(engine: Engine) {
+    use cairn_core::sharing::{ObjectQuery, PutOutcome, VersionMatch, Viewer};
+    let (cairn, store, _db) = service(engine).await;
+    let (community, org) = seeded_community_and_org(&cairn, &store).await;
+    let move_sequence = |to: i64| {
+        let store = store.clone();
+        async move {
+            let sql = match engine {
+                Engine::Sqlite => {
+                    format!("UPDATE sqlite_sequence SET seq = {to} WHERE name = 'stix_objects'")
+                }
+                Engine::Postgres => {
+                    format!("SELECT setval(pg_get_serial_sequence('stix_objects', 'seq'), {to})")
+                }
+            };
+            sqlx::query(&sql).execute(store.pool()).await.unwrap();
+        }
+    };
+    let share = |chunks: Vec<Result<Vec<cairn_core::sharing::NewObjectVersion>, StoreError>>| {
+        let store = store.clone();
+        async move {
+            store
+                .share_stream(
+                    community.id,
+                    Box::pin(futures::stream::iter(chunks)),
+                    end_with_status(community.id, uuid::Uuid::new_v4()),
+                )
+                .await
+                .map(|(_, outcomes)| outcomes)
+        }
+    };
+    let id = |n: u32| format!("malware--0f000000-0000-4000-8000-0000{n:08x}");
+    let plain = |n: u32| cairn_testkit::plain_version(&id(n), org.id);
+    let later = "2026-02-01T00:00:00.000Z";
+    // A share from near the end of part 0 into part 1; its second chunk repeats an object of
+    // the first and brings a newer version of another.
+    move_sequence(32_700).await;
+    let first: Vec<_> = (0..100).map(plain).collect();
+    let mut second: Vec<_> = (100..150).map(plain).collect();
+    second.push(plain(3));
+    second.push(version_at(&id(4), org.id, later));
+    let outcomes = share(vec![Ok(first), Ok(second)]).await.unwrap();
+    let seq_of = |o: &PutOutcome| match o {
+        PutOutcome::Stored { seq, .. } => Some(*seq),
+        _ => None,
+    };
+    let seqs: Vec<i64> = outcomes.iter().filter_map(seq_of).collect();
+    assert_eq!(seqs.len(), 151, "{outcomes:?}");
+    assert!(seqs.iter().any(|s| *s < 32_768) && seqs.iter().any(|s| *s >= 32_768));
+    assert!(
+        matches!(outcomes[150], PutOutcome::Duplicate { .. }),
+        "{:?}",
+        outcomes[150]
+    );
+    // A share that fails after its first chunk, past the start of part 2.
+    move_sequence(2 * 32_768 - 10).await;
+    let failing: Vec<_> = (200..240).map(plain).collect();
+    let err = share(vec![
+        Ok(failing),
+        Err(StoreError::Unavailable("the next chunk failed".into())),
+    ])
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    // Then rows in part 3, so that parts 0 to 2 are sealed: the objects in parts 0 and 1 are
+    // still found, as are the failed share's objects (now new) and a print shared by chance.
+    move_sequence(3 * 32_768 + 5).await;
+    let outcomes = share(vec![Ok(vec![plain(500)])]).await.unwrap();
+    assert!(seq_of(&outcomes[0]).unwrap() >= 3 * 32_768);
+    let same_print = "malware--0f009999-0000-4000-8000-000000000007";
+    let again = vec![
+        plain(5),
+        plain(120),
+        version_at(&id(6), org.id, later),
+        version_at(&id(130), org.id, later),
+        plain(210),
+        plain(500),
+        cairn_testkit::plain_version(same_print, org.id),
+    ];
+    let outcomes = share(vec![Ok(again)]).await.unwrap();
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            PutOutcome::Stored { .. } => "stored",
+            PutOutcome::Duplicate { .. } => "duplicate",
+            PutOutcome::Refused(_) => "refused",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "duplicate",
+            "duplicate",
+            "stored",
+            "stored",
+            "stored",
+            "duplicate",
+            "stored"
+        ]
+    );
+    // New objects went to the part of the sequence when stored, later versions to their
+    // object's part.
+    if engine == Engine::Sqlite {
+        let parts: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT object_id, MIN(key_part), MAX(key_part) FROM stix_objects GROUP BY object_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let part_of = |n: &str| parts.iter().find(|p| p.0 == n).map(|p| (p.1, p.2));
+        for (n, part) in [
+            (4, 1),
+            (6, 1),
+            (99, 1),
+            (100, 2),
+            (130, 2),
+            (210, 4),
+            (500, 4),
+        ] {
+            assert_eq!(part_of(&id(n)), Some((part, part)), "{}", id(n));
+        }
+    }
+    // Reads by id find every version, and the newer ones supersede the older.
+    let viewer = Viewer {
+        user: None,
+        org: Some(org.id),
+        member: true,
+        public_feed: false,
+    };
+    for (n, versions) in [
+        (4u32, 2),
+        (6, 2),
+        (130, 2),
+        (5, 1),
+        (7, 1),
+        (210, 1),
+        (500, 1),
+    ] {
+        let read = |versions: VersionMatch| {
+            let q = ObjectQuery {
+                ids: vec![id(n)],
+                versions,
+                limit: 10,
+                ..Default::default()
+            };
+            let (store, viewer) = (store.clone(), viewer.clone());
+            async move { store.objects(&viewer, community.id, &q).await.unwrap() }
+        };
+        assert_eq!(read(VersionMatch::All).await.len(), versions, "{}", id(n));
+        let last = read(VersionMatch::Last).await;
+        let want = if versions == 2 {
+            later
+        } else {
+            "2026-01-01T00:00:00.000Z"
+        };
+        assert_eq!(last.len(), 1, "{}", id(n));
+        assert!(last[0].raw.contains(want), "{}: {}", id(n), last[0].raw);
+    }
+}
+
 /// Shares and other writes running at once (on SQLite: the bulk writer's connection and the
 /// store's writer connection) all land, each with its audit entry, in one unbroken chain.
 async fn shares_and_other_writes_keep_one_chain(engine: Engine) {
@@ -1062,6 +1250,7 @@ async fn connections_are_set_up_for_their_engine(engine: Engine) {
 both_engines!(
     connections_are_set_up_for_their_engine,
     a_failing_share_stream_stores_nothing,
+    versions_are_found_in_every_part,
     shares_and_other_writes_keep_one_chain,
     the_value_index_is_rekeyed_on_upgrade,
     references_are_kept_on_upgrade,

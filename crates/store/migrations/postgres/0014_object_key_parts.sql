@@ -1,0 +1,2 @@
+-- SQLite only (the object key's index in parts by age, see the SQLite script): PostgreSQL keeps
+-- the unique (community, object, version) index.
