@@ -293,18 +293,15 @@ fn write_share(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
     // The parts sealed by committed rows, before this share writes any.
-    let unsealed = conn.keys.catch_up(&tx)?;
-    let keys = KeyLookup {
-        prints: &conn.keys,
-        unsealed,
-    };
+    conn.keys.catch_up(&tx)?;
+    let keys = &conn.keys;
     let mut batch = Vec::new();
     let mut outcomes = Vec::new();
     let mut stored = 0;
     loop {
         match receiver.recv() {
             Ok(ToWriter::Chunk(chunk)) => {
-                let (o, n) = put_versions(&tx, values, &keys, community, &chunk)?;
+                let (o, n) = put_versions(&tx, values, keys, community, &chunk)?;
                 outcomes.extend(o);
                 stored += n;
                 batch.extend(chunk);
@@ -401,18 +398,11 @@ fn reserve_part(tx: &rusqlite::Transaction, filter: &ValueFilter, hashes: &[i64]
     Ok(r.record(filter, hashes))
 }
 
-/// Where a share looks for the stored versions of an object: the sealed parts' prints, and the
-/// first part they do not cover.
-struct KeyLookup<'a> {
-    prints: &'a KeyPrints,
-    unsealed: i64,
-}
-
 /// Store one chunk of versions in the transaction: the outcomes and how many were stored.
 fn put_versions(
     tx: &rusqlite::Transaction,
     filter: &ValueFilter,
-    keys: &KeyLookup,
+    keys: &KeyPrints,
     community: Uuid,
     batch: &[NewObjectVersion],
 ) -> R<(Vec<PutOutcome>, usize)> {
@@ -435,7 +425,8 @@ fn put_versions(
         // The parts not sealed when the share began: the one new objects went to then, and the
         // next, which this share's rows may have opened since (a share of more than 32,768 rows
         // looks everywhere).
-        let mut unsealed = (new_part <= keys.unsealed + 1)
+        let unsealed_from = keys.sealed_below();
+        let mut unsealed = (new_part <= unsealed_from + 1)
             .then(|| {
                 tx.prepare_cached(&format!(
                     "SELECT {columns} FROM stix_objects WHERE {}",
@@ -451,12 +442,12 @@ fn put_versions(
             let mut found = Vec::new();
             let key = crate::objects::object_key_value(&obj.object_id);
             let mut rows = match unsealed.as_mut() {
-                Some(lookup) if !keys.prints.may_hold(&key) => lookup.query(params![
+                Some(lookup) if !keys.may_hold(&key) => lookup.query(params![
                     c,
                     obj.object_id,
                     key,
-                    keys.unsealed,
-                    new_part.max(keys.unsealed)
+                    unsealed_from,
+                    new_part.max(unsealed_from)
                 ]),
                 _ => everywhere.query(params![c, obj.object_id]),
             }

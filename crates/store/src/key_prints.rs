@@ -81,6 +81,11 @@ impl KeyPrints {
         Ok(self.sealed_below)
     }
 
+    /// The first part not in memory (at the start of a share: the one new objects go to).
+    pub(crate) fn sealed_below(&self) -> i64 {
+        self.sealed_below
+    }
+
     /// Whether a sealed part may hold the object of this key.
     pub(crate) fn may_hold(&self, key: &str) -> bool {
         match print_of(key) {

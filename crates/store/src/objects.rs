@@ -536,40 +536,33 @@ mod tests {
             p.contains("SEARCH v USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
             "{p}"
         );
+        // The latest visible version of each row, and another row's versions visible to the
+        // viewers (the hidden-match lookup's form).
+        let viewers = [(Uuid::nil(), viewer.clone())];
         let mut sql = Sql::default();
-        let latest = latest_visible(
-            &mut sql,
-            &[(Uuid::nil(), viewer.clone())],
-            "o",
-            Engine::Sqlite,
-        );
-        let p = plan(
-            &conn,
-            &format!("SELECT o.seq FROM stix_objects o WHERE o.seq > 5 AND {latest}"),
-        );
-        assert!(
-            p.contains("SEARCH lv USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
-            "{p}"
-        );
-        // Another row's versions visible to the viewers (the hidden-match lookup's form).
-        let mut sql = Sql::default();
-        let vis = visible_in(
-            &mut sql,
-            &[(Uuid::nil(), viewer.clone())],
-            "hv",
-            Engine::Sqlite,
-        );
-        let p = plan(
-            &conn,
-            &format!(
-                "SELECT o.seq FROM stix_objects o WHERE o.seq = 7 AND NOT EXISTS (SELECT 1 FROM stix_objects hv WHERE {} AND {vis})",
-                versions_like(Engine::Sqlite, "hv", "o")
+        let latest = latest_visible(&mut sql, &viewers, "o", Engine::Sqlite);
+        let vis = visible_in(&mut sql, &viewers, "hv", Engine::Sqlite);
+        for (alias, query) in [
+            (
+                "lv",
+                format!("SELECT o.seq FROM stix_objects o WHERE o.seq > 5 AND {latest}"),
             ),
-        );
-        assert!(
-            p.contains("SEARCH hv USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"),
-            "{p}"
-        );
+            (
+                "hv",
+                format!(
+                    "SELECT o.seq FROM stix_objects o WHERE o.seq = 7 AND NOT EXISTS (SELECT 1 FROM stix_objects hv WHERE {} AND {vis})",
+                    versions_like(Engine::Sqlite, "hv", "o")
+                ),
+            ),
+        ] {
+            let p = plan(&conn, &query);
+            assert!(
+                p.contains(&format!(
+                    "SEARCH {alias} USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"
+                )),
+                "{p}"
+            );
+        }
         // Writes and single lookups by (community, object).
         for sql in [
             format!("SELECT seq FROM stix_objects WHERE {}", versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")),

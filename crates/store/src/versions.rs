@@ -27,8 +27,7 @@ pub(crate) struct Known {
 
 /// The columns of `stix_objects` read into a [`Known`], in this order (on SQLite followed by
 /// `key_part`, see [`known_columns`]).
-pub(crate) const KNOWN_COLUMNS: &str =
-    "object_id, version, version_key, source_org, revoked, raw, anonymous";
+const KNOWN_COLUMNS: &str = "object_id, version, version_key, source_org, revoked, raw, anonymous";
 
 /// The columns read into a [`Known`] on `engine`.
 pub(crate) fn known_columns(engine: Engine) -> String {
