@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::key_prints::KeyPrints;
+use crate::key_prints::{KeyParts, KeyPrints};
 use crate::release::NOTICE_INSERT;
 use crate::search;
 use crate::sql::{
@@ -63,17 +63,12 @@ pub(crate) struct Written {
     pub stored: usize,
 }
 
-/// The bulk writer's connection and what it keeps of the object keys (see `crate::key_prints`).
-#[derive(Debug)]
-struct WriterConn {
-    conn: Connection,
-    keys: KeyPrints,
-}
-
 /// The connection the bulk writer writes through.
 #[derive(Debug, Clone)]
 pub(crate) struct BulkWriter {
-    conn: Arc<Mutex<WriterConn>>,
+    conn: Arc<Mutex<Connection>>,
+    /// The prints of the object keys, which each share catches up (see `crate::key_prints`).
+    keys: Arc<KeyParts>,
     /// Told after each commit (the checkpointer waits on it).
     committed: Arc<tokio::sync::Notify>,
     /// The store's value hashes in memory, which writes to the value index record into.
@@ -109,6 +104,7 @@ impl BulkWriter {
         cache_kib: u32,
         committed: Arc<tokio::sync::Notify>,
         values: Arc<ValueFilter>,
+        keys: Arc<KeyParts>,
     ) -> R<BulkWriter> {
         let conn = Connection::open_with_flags(
             path,
@@ -123,10 +119,8 @@ impl BulkWriter {
         .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(BulkWriter {
-            conn: Arc::new(Mutex::new(WriterConn {
-                conn,
-                keys: KeyPrints::default(),
-            })),
+            conn: Arc::new(Mutex::new(conn)),
+            keys,
             committed,
             values,
         })
@@ -244,7 +238,6 @@ impl BulkWriter {
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn
-                .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
             work(&tx)?;
@@ -260,9 +253,10 @@ impl BulkWriter {
         let conn = Arc::clone(&self.conn);
         let committed = Arc::clone(&self.committed);
         let values = Arc::clone(&self.values);
+        let keys = Arc::clone(&self.keys);
         let thread = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            write_share(&mut conn, community, receiver, &committed, &values)
+            write_share(&mut conn, &keys, community, receiver, &committed, &values)
         });
         (sender, thread)
     }
@@ -280,7 +274,8 @@ fn thread_error(ended: Result<R<()>, tokio::task::JoinError>) -> StoreError {
 /// The writing thread of one share: a transaction over every chunk received, committed when
 /// told to. Returning early (an error, or the request gone) rolls it back.
 fn write_share(
-    conn: &mut WriterConn,
+    conn: &mut Connection,
+    key_parts: &KeyParts,
     community: Uuid,
     receiver: mpsc::Receiver<ToWriter>,
     committed: &tokio::sync::Notify,
@@ -289,12 +284,11 @@ fn write_share(
     // IMMEDIATE takes the write lock before any read, as `begin_write` does by touching the
     // audit chain's head first.
     let tx = conn
-        .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
     // The parts sealed by committed rows, before this share writes any.
-    conn.keys.catch_up(&tx)?;
-    let keys = &conn.keys;
+    let keys = key_parts.catch_up(&tx)?;
+    let keys = &*keys;
     let mut batch = Vec::new();
     let mut outcomes = Vec::new();
     let mut stored = 0;
@@ -427,27 +421,30 @@ fn put_versions(
         // looks everywhere).
         let unsealed_from = keys.sealed_below();
         let mut unsealed = (new_part <= unsealed_from + 1)
-            .then(|| {
-                tx.prepare_cached(&format!(
-                    "SELECT {columns} FROM stix_objects WHERE {}",
-                    crate::objects::VERSIONS_IN_PARTS
-                ))
-            })
+            .then(|| tx.prepare_cached(&crate::objects::versions_in_parts(&columns)))
             .transpose()
             .map_err(err)?;
+        let next_part = if new_part > unsealed_from {
+            new_part
+        } else {
+            -1
+        };
         for obj in batch {
             if known.contains_key(&obj.object_id) {
                 continue;
             }
             let mut found = Vec::new();
             let key = crate::objects::object_key_value(&obj.object_id);
-            let mut rows = match unsealed.as_mut() {
-                Some(lookup) if !keys.may_hold(&key) => lookup.query(params![
+            // Its versions are in the part its print was sealed in, if any, or in a part not
+            // sealed when the share began.
+            let mut rows = match (unsealed.as_mut(), keys.parts_of(&key)) {
+                (Some(lookup), Some(sealed)) if sealed.len() <= 1 => lookup.query(params![
                     c,
                     obj.object_id,
                     key,
                     unsealed_from,
-                    new_part.max(unsealed_from)
+                    next_part,
+                    sealed.first().map_or(-1, |&p| i64::from(p))
                 ]),
                 _ => everywhere.query(params![c, obj.object_id]),
             }

@@ -1,19 +1,25 @@
-//! On SQLite, the bulk writer's memory of the object keys in the sealed parts of the object
-//! key's index (migration 14), by which it finds the stored versions of a new object without
-//! seeking every part.
+//! On SQLite, what the store keeps in memory of the object keys in the sealed parts of the
+//! object key's index (migration 14), by which reads by id and the bulk writer find the parts
+//! an object's versions are in without seeking every part.
 //!
 //! A new object goes to the part new objects go to at that moment ([`NEW_OBJECT_PART`], from
 //! the table's sequence, which only grows), and its later versions to the same part. A part
-//! below the one new objects go to is sealed: it never gains a key again. The writer keeps a
-//! print of every key in the sealed parts (the key's last 8 hex digits as a number, 4 bytes a
-//! row), read once per part. An object whose print is not among them has no version in a
-//! sealed part, and is looked up in the newer parts alone, with one or two seeks instead of one
-//! per part (32 at a million rows). A print among them may belong to another key or to a
-//! deleted row: such an object is looked up in every part, exactly.
+//! below the one new objects go to is sealed: it never gains a key again. The store keeps a
+//! print of every key in the sealed parts (the key's last 8 hex digits as a number) with the
+//! part it is in, 6 bytes a row, read once per part. An object whose print is not among them
+//! has no version in a sealed part; one whose print is there has its versions in the parts
+//! listed with it (or in none: the print may be another key's, or a deleted row's). Either
+//! way, it is also looked up in the parts not sealed, with one or two seeks in all instead of
+//! one per part (32 at a million rows).
 //!
-//! Parts are read at the start of a share, before its own rows, under the write lock: a part
-//! counts as sealed only by the committed sequence, so a share that rolls back leaves nothing
-//! here that a later write could contradict.
+//! The prints are read at the start of a share, before its own rows, under the write lock, and
+//! by the server at start; in both cases from committed rows only, and only parts sealed by the
+//! committed sequence, which are complete: a share that rolls back leaves nothing here that a
+//! later write could contradict. A reader that finds them behind (no share since the start,
+//! say) still finds every version: the parts from the first one not read to the newest are
+//! sought in full.
+
+use std::sync::{Arc, RwLock};
 
 use rusqlite::Transaction;
 
@@ -23,14 +29,17 @@ use crate::objects::NEW_OBJECT_PART;
 
 type R<T> = Result<T, StoreError>;
 
-/// The print of an object key: its last 8 characters read as hexadecimal. Keys of valid STIX
-/// ids always have one; a key without one is looked up in every part.
+/// The print of an object key (12 hex digits, [`crate::objects::object_key`]): its 48 bits
+/// folded into 32, so that every digit counts (the last 8 are the same for every id of a
+/// version 1 UUID generator, the first 4 vary). Keys of valid STIX ids always have one; a key
+/// without one is looked up in every part.
 pub(crate) fn print_of(key: &str) -> Option<u32> {
-    let tail = key.get(key.len().checked_sub(8)?..)?;
-    if !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if key.len() != 12 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    u32::from_str_radix(tail, 16).ok()
+    let bits = u64::from_str_radix(key, 16).ok()?;
+    let (high, low) = ((bits >> 32) as u32, bits as u32);
+    Some(low ^ high.wrapping_mul(0x9E37_79B1))
 }
 
 /// The part new objects go to now.
@@ -40,11 +49,27 @@ pub(crate) fn new_object_part(tx: &Transaction) -> R<i64> {
         .map_err(crate::bulk::err)
 }
 
-/// The prints of the keys in the parts below `sealed_below`, sorted.
+/// The statement that reads the keys of one part.
+pub(crate) const PART_KEYS: &str = "SELECT object_key FROM stix_objects WHERE key_part = $1";
+
+/// Parts are numbered in 16 bits here: the prints cover the parts below 65,536 (2³¹ rows);
+/// later ones are sought in full.
+const PARTS_KEPT: i64 = 1 << 16;
+
+/// Prints are found through their upper 16 bits first (256 KiB of starts).
+const BUCKETS: usize = 1 << 16;
+
+/// The prints of the keys in the parts below `sealed_below`, sorted, each with its part.
 #[derive(Default)]
 pub(crate) struct KeyPrints {
     sealed_below: i64,
     prints: Vec<u32>,
+    /// The part of each print, in the same order.
+    parts: Vec<u16>,
+    /// Where the prints of each value of their upper 16 bits start (and, last, their count),
+    /// so that a lookup reads a few neighbouring prints instead of searching them all (none
+    /// when there are no prints).
+    starts: Vec<u32>,
 }
 
 impl std::fmt::Debug for KeyPrints {
@@ -58,40 +83,67 @@ impl std::fmt::Debug for KeyPrints {
 }
 
 impl KeyPrints {
-    /// Read the parts sealed since the last call (every part below the one new objects go
-    /// to), at the start of a share, before it writes. Returns the first part not in memory.
-    pub(crate) fn catch_up(&mut self, tx: &Transaction) -> R<i64> {
-        let newest = new_object_part(tx)?;
-        if newest > self.sealed_below {
-            let mut read = tx
-                .prepare_cached("SELECT object_key FROM stix_objects WHERE key_part = ?1")
-                .map_err(crate::bulk::err)?;
-            let mut added = Vec::new();
-            for part in self.sealed_below..newest {
-                let mut rows = read.query([part]).map_err(crate::bulk::err)?;
-                while let Some(r) = rows.next().map_err(crate::bulk::err)? {
-                    let key: String = r.get(0).map_err(crate::bulk::err)?;
-                    added.extend(print_of(&key));
-                }
-            }
-            added.sort_unstable();
-            self.prints = merge(&self.prints, &added);
-            self.sealed_below = newest;
-        }
-        Ok(self.sealed_below)
-    }
-
-    /// The first part not in memory (at the start of a share: the one new objects go to).
+    /// The first part not in memory: it and every later one may hold any key.
     pub(crate) fn sealed_below(&self) -> i64 {
         self.sealed_below
     }
 
-    /// Whether a sealed part may hold the object of this key.
-    pub(crate) fn may_hold(&self, key: &str) -> bool {
-        match print_of(key) {
-            Some(p) => self.prints.binary_search(&p).is_ok(),
-            None => true,
+    /// The sealed parts that may hold the object of this key (none: it is in a newer part or
+    /// nowhere); `None` for a key without a print, which any part may hold.
+    pub(crate) fn parts_of(&self, key: &str) -> Option<&[u16]> {
+        let p = print_of(key)?;
+        let bucket = (p >> 16) as usize;
+        let (Some(&lo), Some(&hi)) = (self.starts.get(bucket), self.starts.get(bucket + 1)) else {
+            return Some(&[]);
+        };
+        let (lo, hi) = (lo as usize, hi as usize);
+        let from = lo + self.prints[lo..hi].partition_point(|&x| x < p);
+        let to = from
+            + self.prints[from..hi]
+                .iter()
+                .take_while(|&&x| x == p)
+                .count();
+        Some(&self.parts[from..to])
+    }
+
+    /// These prints and those of the parts `self.sealed_below..sealed_below` (`added`, in any
+    /// order), as new prints sealed below `sealed_below`.
+    pub(crate) fn with(&self, mut added: Vec<(u32, u16)>, sealed_below: i64) -> KeyPrints {
+        added.sort_unstable();
+        added.dedup();
+        let n = self.prints.len() + added.len();
+        let mut out = KeyPrints {
+            sealed_below,
+            prints: Vec::with_capacity(n),
+            parts: Vec::with_capacity(n),
+            starts: Vec::new(),
+        };
+        let old = self.prints.iter().copied().zip(self.parts.iter().copied());
+        let mut old = old.peekable();
+        let mut new = added.into_iter().peekable();
+        loop {
+            let next = match (old.peek(), new.peek()) {
+                (Some(a), Some(b)) if a <= b => old.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => old.next(),
+                (None, None) => break,
+            };
+            if let Some((print, part)) = next {
+                out.prints.push(print);
+                out.parts.push(part);
+            }
         }
+        if !out.prints.is_empty() {
+            out.starts = Vec::with_capacity(BUCKETS + 1);
+            let mut at = 0;
+            for bucket in 0..=BUCKETS {
+                while at < out.prints.len() && ((out.prints[at] >> 16) as usize) < bucket {
+                    at += 1;
+                }
+                out.starts.push(at as u32);
+            }
+        }
+        out
     }
 
     #[cfg(test)]
@@ -100,23 +152,74 @@ impl KeyPrints {
     }
 }
 
-/// Two sorted lists as one, sorted, without repeats.
-fn merge(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
+/// The latest prints read, shared by the store's reads and its bulk writer.
+#[derive(Debug, Default)]
+pub(crate) struct KeyParts {
+    current: RwLock<Arc<KeyPrints>>,
+}
+
+impl KeyParts {
+    /// The prints as they are now (a read holds them for its statement).
+    pub(crate) fn snapshot(&self) -> Arc<KeyPrints> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the parts below `newest` are to be read (from the first one not read yet).
+    pub(crate) fn behind(&self, newest: i64) -> Option<i64> {
+        let from = self.snapshot().sealed_below;
+        (newest.min(PARTS_KEPT) > from).then_some(from)
+    }
+
+    /// Keep the prints of the parts from `from` to below `newest` (`added`, read from committed
+    /// rows after `from` was found to be the first part not read), unless another reader has
+    /// caught up as far meanwhile. Returns the prints now current.
+    pub(crate) fn add(&self, from: i64, newest: i64, added: Vec<(u32, u16)>) -> Arc<KeyPrints> {
+        let newest = newest.min(PARTS_KEPT);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        // Another reader may have caught up part of the way meanwhile: its parts are not added
+        // twice. (A gap, which cannot happen as parts are only ever read onwards, is not filled.)
+        let have = current.sealed_below;
+        if have < newest && have >= from {
+            let added = added
+                .into_iter()
+                .filter(|&(_, part)| i64::from(part) >= have)
+                .collect();
+            // Built while the lock is held, so that two readers never both build one: a few
+            // milliseconds at a million rows, once per 32,768 rows.
+            *current = Arc::new(current.with(added, newest));
+        }
+        Arc::clone(&current)
+    }
+
+    /// At the start of a share, in its transaction: read the parts sealed since the last time,
+    /// and return the prints to look the share's objects up by.
+    pub(crate) fn catch_up(&self, tx: &Transaction) -> R<Arc<KeyPrints>> {
+        let newest = new_object_part(tx)?;
+        let Some(from) = self.behind(newest) else {
+            return Ok(self.snapshot());
+        };
+        let added = read_parts(tx, from, newest)?;
+        Ok(self.add(from, newest, added))
+    }
+}
+
+/// The prints of the keys in parts `from..newest` (those numbered in 16 bits).
+fn read_parts(tx: &Transaction, from: i64, newest: i64) -> R<Vec<(u32, u16)>> {
+    let mut read = tx
+        .prepare_cached(&PART_KEYS.replace("$1", "?1"))
+        .map_err(crate::bulk::err)?;
+    let mut added = Vec::new();
+    for part in from..newest {
+        let Ok(number) = u16::try_from(part) else {
+            break;
+        };
+        let mut rows = read.query([part]).map_err(crate::bulk::err)?;
+        while let Some(r) = rows.next().map_err(crate::bulk::err)? {
+            let key: String = r.get(0).map_err(crate::bulk::err)?;
+            added.extend(print_of(&key).map(|p| (p, number)));
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out.dedup();
-    out
+    Ok(added)
 }
 
 #[cfg(test)]
@@ -124,29 +227,127 @@ mod tests {
     use super::*;
     use crate::objects::object_key_value;
 
-    #[test]
-    fn prints_are_the_keys_last_hex_digits() {
-        let key = object_key_value("indicator--0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8");
-        assert_eq!(print_of(&key), Some(0xb5c6d7e8));
-        assert_eq!(print_of("4f50B5C6D7E8"), Some(0xb5c6d7e8));
-        for odd in ["", "abc", "4f50+5c6d7e8", "4f50b5c6d7eg", "ß-ü-2345ü"] {
-            assert_eq!(print_of(odd), None, "{odd:?}");
-        }
-        let mut prints = KeyPrints::default();
-        assert!(
-            prints.may_hold("no print here"),
-            "no print: look everywhere"
-        );
-        prints.prints = vec![0xb5c6d7e8];
-        assert!(prints.may_hold(&key));
-        assert!(!prints.may_hold("4f5000000001"));
+    fn prints(pairs: &[(u32, u16)], sealed_below: i64) -> KeyPrints {
+        KeyPrints::default().with(pairs.to_vec(), sealed_below)
+    }
+
+    /// The key of the `n`th id of a version 1 UUID generator: only the first 4 digits vary.
+    fn clock_key(n: u32) -> String {
+        format!("{:04x}00c0ffee", n & 0xffff)
     }
 
     #[test]
-    fn merging_keeps_order_and_drops_repeats() {
-        assert_eq!(merge(&[1, 4, 9], &[2, 4, 10]), vec![1, 2, 4, 9, 10]);
-        assert_eq!(merge(&[], &[3, 3]), vec![3]);
-        assert_eq!(merge(&[5], &[]), vec![5]);
+    fn prints_fold_every_digit_of_the_key() {
+        let key = object_key_value("indicator--0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8");
+        assert_eq!(key, "2d3eb5c6d7e8");
+        assert_eq!(
+            print_of(&key),
+            print_of("2D3EB5C6D7E8"),
+            "hex in either case"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..5_000 {
+            assert!(seen.insert(print_of(&clock_key(n)).unwrap()), "{n}");
+            assert!(
+                seen.insert(print_of(&format!("ffff{n:08x}")).unwrap()),
+                "{n}"
+            );
+        }
+        // Keys can share a print: the store's test of shares across parts stores such an id.
+        assert_eq!(print_of("9999b6e283ce"), print_of("000000000007"));
+        for odd in [
+            "",
+            "abc",
+            "b5c6d7e8",
+            "2d3eb5c6d7e80",
+            "+d3eb5c6d7e8",
+            "2d3eb5c6d7eg",
+            "ß-ü-2345ü",
+        ] {
+            assert_eq!(print_of(odd), None, "{odd:?}");
+        }
+        let empty = KeyPrints::default();
+        assert_eq!(empty.parts_of("no print here"), None, "look everywhere");
+        assert_eq!(empty.parts_of(&key), Some(&[][..]));
+        let kept = prints(
+            &[
+                (print_of(&key).unwrap(), 3),
+                (print_of(&clock_key(1)).unwrap(), 0),
+            ],
+            4,
+        );
+        assert_eq!(kept.parts_of(&key), Some(&[3][..]));
+        assert_eq!(kept.parts_of(&clock_key(1)), Some(&[0][..]));
+        assert_eq!(kept.parts_of(&clock_key(2)), Some(&[][..]));
+        assert_eq!(kept.parts_of("no print here"), None);
+    }
+
+    /// Every print kept is found with its part, through its bucket, at the edges of the range
+    /// too; prints not kept are not.
+    #[test]
+    fn prints_are_found_through_their_buckets() {
+        let mut x: u32 = 1;
+        let mut pairs: Vec<(u32, u16)> = (0..50_000u32)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x, (i % 7) as u16)
+            })
+            .collect();
+        pairs.extend([(0, 1), (u32::MAX, 2), (0xffff_0000, 3), (0x0000_ffff, 4)]);
+        let kept = prints(&pairs, 8);
+        let key_of = |print: u32| format!("0000{print:08x}");
+        for &(print, part) in &pairs {
+            let parts = kept.parts_of(&key_of(print)).unwrap();
+            assert!(parts.contains(&part), "{print:#x}: {parts:?}");
+        }
+        let all: std::collections::HashSet<u32> = pairs.iter().map(|p| p.0).collect();
+        for print in (0..u32::MAX).step_by(65_537) {
+            let parts = kept.parts_of(&key_of(print)).unwrap();
+            assert_eq!(parts.is_empty(), !all.contains(&print), "{print:#x}");
+        }
+    }
+
+    #[test]
+    fn merging_keeps_order_and_every_part_of_a_print() {
+        let a = prints(&[(9, 1), (1, 0), (4, 0)], 2);
+        let b = a.with(vec![(4, 2), (2, 3), (10, 2), (2, 3)], 4);
+        assert_eq!(b.prints, vec![1, 2, 4, 4, 9, 10]);
+        assert_eq!(b.parts, vec![0, 3, 0, 2, 1, 2]);
+        assert_eq!(b.sealed_below(), 4);
+        assert_eq!(
+            b.parts_of("000000000004"),
+            Some(&[0, 2][..]),
+            "a print in two parts"
+        );
+        assert_eq!(
+            a.parts_of("000000000004"),
+            Some(&[0][..]),
+            "the old prints unchanged"
+        );
+        let empty = KeyPrints::default().with(Vec::new(), 1);
+        assert_eq!((empty.len(), empty.sealed_below()), (0, 1));
+    }
+
+    /// Two readers catching up at once: the later one adds only the parts the first did not.
+    #[test]
+    fn prints_are_added_once_and_never_with_a_gap() {
+        let keys = KeyParts::default();
+        assert_eq!(keys.behind(1), Some(0));
+        let first = keys.add(0, 2, vec![(7, 0), (8, 1)]);
+        assert_eq!((first.sealed_below(), first.len()), (2, 2));
+        assert_eq!(keys.behind(2), None);
+        assert_eq!(keys.behind(3), Some(2));
+        // Read from part 0 before the first reader's prints were kept: parts 0 and 1 again.
+        let second = keys.add(0, 3, vec![(7, 0), (8, 1), (9, 2)]);
+        assert_eq!((second.sealed_below(), second.len()), (3, 3));
+        assert_eq!(second.parts_of("000000000008"), Some(&[1][..]));
+        // Behind what is kept already: nothing changes.
+        let third = keys.add(0, 2, vec![(1, 0)]);
+        assert_eq!((third.sealed_below(), third.len()), (3, 3));
+        // A reader whose parts start past what is kept would leave a gap: not kept.
+        let gap = keys.add(4, 6, vec![(5, 5)]);
+        assert_eq!((gap.sealed_below(), gap.len()), (3, 3));
+        assert!(Arc::ptr_eq(&gap, &keys.snapshot()));
     }
 
     /// The part new objects go to follows the sequence: 0 stored, part 1; a new part every
@@ -173,7 +374,7 @@ mod tests {
         }
     }
 
-    /// Parts are read once each, only below the one new objects go to.
+    /// Parts are read once each, only below the one new objects go to, each print with its part.
     #[test]
     fn catching_up_reads_each_sealed_part_once() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -185,6 +386,7 @@ mod tests {
         )
         .unwrap();
         let id = |n: u32| format!("tool--00000000-0000-4000-8000-0000{n:08x}");
+        let key = |n: u32| object_key_value(&id(n));
         // A row in `part`, with the sequence at `sequence` afterwards.
         let add = |conn: &rusqlite::Connection, sequence: i64, part: i64, n: u32| {
             conn.execute(
@@ -198,29 +400,37 @@ mod tests {
             )
             .unwrap();
         };
-        let mut prints = KeyPrints::default();
+        let keys = KeyParts::default();
         let tx = conn.transaction().unwrap();
-        assert_eq!(prints.catch_up(&tx).unwrap(), 1, "part 0 (upgrades) sealed");
-        assert_eq!(prints.len(), 0);
+        let p = keys.catch_up(&tx).unwrap();
+        assert_eq!(
+            (p.sealed_below(), p.len()),
+            (1, 0),
+            "part 0 (upgrades) sealed"
+        );
         add(&tx, 100, 1, 1);
         add(&tx, 32_767, 1, 2);
-        assert_eq!(prints.catch_up(&tx).unwrap(), 1, "part 1 takes new objects");
-        assert!(
-            !prints.may_hold(&object_key_value(&id(1))),
-            "not sealed yet"
-        );
+        let p = keys.catch_up(&tx).unwrap();
+        assert_eq!(p.sealed_below(), 1, "part 1 takes new objects");
+        assert_eq!(p.parts_of(&key(1)), Some(&[][..]), "not sealed yet");
         add(&tx, 32_768, 1, 3);
         add(&tx, 3 * 32_768 + 5, 2, 4);
-        assert_eq!(prints.catch_up(&tx).unwrap(), 4, "parts 0 to 3 are sealed");
-        assert_eq!(prints.len(), 4);
-        for n in 1..=4 {
-            assert!(prints.may_hold(&object_key_value(&id(n))), "{n}");
+        let p = keys.catch_up(&tx).unwrap();
+        assert_eq!(
+            (p.sealed_below(), p.len()),
+            (4, 4),
+            "parts 0 to 3 are sealed"
+        );
+        for n in 1..=3 {
+            assert_eq!(p.parts_of(&key(n)), Some(&[1][..]), "{n}");
         }
-        assert!(!prints.may_hold(&object_key_value(&id(5))));
+        assert_eq!(p.parts_of(&key(4)), Some(&[2][..]));
+        assert_eq!(p.parts_of(&key(5)), Some(&[][..]));
         add(&tx, 4 * 32_768 + 1, 4, 5);
         add(&tx, 5 * 32_768, 4, 6);
-        assert_eq!(prints.catch_up(&tx).unwrap(), 6);
-        assert_eq!(prints.len(), 6, "parts 4 and 5 added");
-        assert!(prints.may_hold(&object_key_value(&id(6))));
+        let p = keys.catch_up(&tx).unwrap();
+        assert_eq!((p.sealed_below(), p.len()), (6, 6), "parts 4 and 5 added");
+        assert_eq!(p.parts_of(&key(6)), Some(&[4][..]));
+        assert!(Arc::ptr_eq(&p, &keys.snapshot()), "kept for the reads");
     }
 }

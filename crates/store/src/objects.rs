@@ -4,8 +4,12 @@
 //! [`entitlement`]: there is no query that returns an object without a viewer.
 
 use cairn_core::sharing::{grants, Grant, ObjectQuery, VersionMatch, Viewer};
+use std::collections::BTreeMap;
+
 use cairn_core::store::Engine;
 use uuid::Uuid;
+
+use crate::key_prints::KeyPrints;
 
 /// A bind value.
 #[derive(Debug, Clone)]
@@ -99,19 +103,96 @@ pub(crate) const NEW_OBJECT_PART: &str = "SELECT (COALESCE((SELECT seq FROM sqli
 /// On SQLite, the condition that the row `alias` is in one of the parts of the object key's
 /// index that may hold rows: every part from 0 to the one new objects go to. The index is on
 /// (key_part, object_key), so a read by key alone seeks each part (32 at a million rows); a
-/// read of the other versions of a row seeks its part only ([`versions_like`]).
+/// read of the other versions of a row seeks its part only ([`versions_like`]), and a read by
+/// ids the parts their prints are in ([`keys_in_parts`]).
 pub(crate) fn in_key_parts(alias: &str) -> String {
+    in_key_parts_from(alias, 0)
+}
+
+/// [`in_key_parts`] from part `first` on.
+fn in_key_parts_from(alias: &str, first: i64) -> String {
     format!(
-        "{alias}.key_part IN (WITH RECURSIVE kp(p) AS (SELECT 0 UNION ALL SELECT p + 1 FROM kp \
+        "{alias}.key_part IN (WITH RECURSIVE kp(p) AS (SELECT {first} UNION ALL SELECT p + 1 FROM kp \
          WHERE p <= (SELECT seq FROM sqlite_sequence WHERE name = 'stix_objects') >> {KEY_PART_BITS}) \
          SELECT p FROM kp)"
     )
 }
 
-/// On SQLite, the versions of an object (community `?1`, id `?2`, key `?3`) in the parts `?4`
-/// and `?5` of the object key's index alone (`crate::key_prints`).
-pub(crate) const VERSIONS_IN_PARTS: &str =
-    "+community_id = ?1 AND object_id = ?2 AND object_key = ?3 AND key_part IN (?4, ?5)";
+/// At most this many sealed parts are sought one by one for a read by ids; past it, every part.
+const PART_TERMS: usize = 200;
+
+/// On SQLite, the condition that the row `alias` is a version of one of `ids` by its key
+/// (bound in `sql`, which numbers its parameters: a key sought in two places is bound once).
+/// Each key is sought in the parts not sealed in `prints`, and in the sealed parts its print
+/// is listed in, a term per part (`crate::key_prints`): for ids whose objects are spread over
+/// the parts, about one seek each instead of one per part. A key without a print is sought in
+/// every part.
+pub(crate) fn keys_in_parts(
+    sql: &mut Sql,
+    alias: &str,
+    ids: &[String],
+    prints: &KeyPrints,
+) -> String {
+    debug_assert!(!sql.anonymous, "keys are bound once and named twice");
+    let mut everywhere = Vec::new();
+    let mut unsealed = Vec::new();
+    let mut sealed: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for id in ids {
+        let key = object_key_value(id);
+        let parts = prints.parts_of(&key).map(<[u16]>::to_vec);
+        let bound = sql.text(key);
+        match parts {
+            None => everywhere.push(bound),
+            Some(parts) => {
+                for part in parts {
+                    sealed.entry(part).or_default().push(bound.clone());
+                }
+                unsealed.push(bound);
+            }
+        }
+    }
+    if sealed.len() > PART_TERMS {
+        everywhere.append(&mut unsealed);
+        sealed.clear();
+    }
+    let mut terms = Vec::new();
+    if !everywhere.is_empty() {
+        terms.push(format!(
+            "({alias}.object_key IN ({}) AND {})",
+            everywhere.join(", "),
+            in_key_parts(alias)
+        ));
+    }
+    if !unsealed.is_empty() {
+        terms.push(format!(
+            "({alias}.object_key IN ({}) AND {})",
+            unsealed.join(", "),
+            in_key_parts_from(alias, prints.sealed_below())
+        ));
+    }
+    for (part, keys) in sealed {
+        terms.push(format!(
+            "({alias}.key_part = {part} AND {alias}.object_key IN ({}))",
+            keys.join(", ")
+        ));
+    }
+    format!("({})", terms.join(" OR "))
+}
+
+/// On SQLite, `columns` of the versions of an object (community `?1`, id `?2`, key `?3`) in
+/// the parts `?4`, `?5` and `?6` of the object key's index alone (`crate::key_prints`; parts
+/// given twice would give their rows twice: -1 for none). One seek each, without the temporary
+/// table SQLite builds for `key_part IN (?4, ?5, ?6)` on every run.
+pub(crate) fn versions_in_parts(columns: &str) -> String {
+    ["?4", "?5", "?6"]
+        .map(|part| {
+            format!(
+                "SELECT {columns} FROM stix_objects WHERE key_part = {part} AND object_key = ?3 \
+                 AND +community_id = ?1 AND object_id = ?2"
+            )
+        })
+        .join(" UNION ALL ")
+}
 
 /// The rows `alias` of `stix_objects` that are versions of the object `id` in `community`
 /// (SQL text of parameters or columns): on SQLite through the object key, in every part of its
@@ -272,7 +353,13 @@ pub const PAGE_FIELDS: usize = 16;
 /// many. The aggregate takes the rows in the order of the subquery (`ORDER BY … LIMIT`); the
 /// reader sorts by `seq` again, which costs nothing on sorted input and does not depend on it. A page of 1,000 rows handed over one by one costs more in the driver than the query
 /// itself costs in the database; as one value it costs one hand-over.
-pub fn page_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, engine: Engine) -> Sql {
+pub(crate) fn page_query(
+    viewer: &Viewer,
+    community: Uuid,
+    q: &ObjectQuery,
+    engine: Engine,
+    prints: &KeyPrints,
+) -> Sql {
     let (chr, agg) = match engine {
         Engine::Sqlite => ("char", "group_concat"),
         Engine::Postgres => ("chr", "string_agg"),
@@ -303,6 +390,7 @@ pub fn page_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, engine: Eng
         q,
         &format!("{record} AS rec, o.seq AS seq"),
         engine,
+        prints,
     );
     sql.text = format!(
         "SELECT {agg}(p.rec, {chr}(30)) AS page, COUNT(*) AS n FROM ({}) p",
@@ -312,13 +400,14 @@ pub fn page_query(viewer: &Viewer, community: Uuid, q: &ObjectQuery, engine: Eng
 }
 
 /// The query behind TAXII objects, manifest, single object and versions, and the REST lists,
-/// selecting `columns` of the entitled rows `o`.
-pub fn objects_query(
+/// selecting `columns` of the entitled rows `o` (on SQLite, ids are sought by `prints`).
+pub(crate) fn objects_query(
     viewer: &Viewer,
     community: Uuid,
     q: &ObjectQuery,
     columns: &str,
     engine: Engine,
+    prints: &KeyPrints,
 ) -> Sql {
     let mut sql = Sql::default();
     let c = sql.text(community.to_string());
@@ -339,15 +428,11 @@ pub fn objects_query(
         sql.push(&format!(" AND o.seq > {p}"));
     }
     if !q.ids.is_empty() {
-        let l = sql.list(&q.ids);
         if engine == Engine::Sqlite {
-            let keys: Vec<String> = l.split(", ").map(object_key).collect();
-            sql.push(&format!(
-                " AND o.object_key IN ({}) AND {}",
-                keys.join(", "),
-                in_key_parts("o")
-            ));
+            let keys = keys_in_parts(&mut sql, "o", &q.ids, prints);
+            sql.push(&format!(" AND {keys}"));
         }
+        let l = sql.list(&q.ids);
         sql.push(&format!(" AND o.object_id IN ({l})"));
     }
     if !q.types.is_empty() {
@@ -509,16 +594,51 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        for q in [&by_id, &first, &about] {
-            let sql = page_query(&viewer, Uuid::nil(), q, Engine::Sqlite);
-            let p = plan(&conn, &sql.text);
-            assert!(
-                p.contains(
-                    "SEARCH o USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"
-                ),
-                "{q:?}:\n{p}"
-            );
-            assert!(!p.contains("SCAN o"), "{q:?}:\n{p}");
+        // Ids in sealed parts (one, and two in the same part), one not sealed, and one without
+        // a print: no print kept yet, and their prints kept.
+        let many = ObjectQuery {
+            ids: vec![
+                by_id.ids[0].clone(),
+                "malware--0b1c2d3e-4f50-4a61-8b72-000000000001".into(),
+                "malware--0b1c2d3e-4f50-4a61-8b72-000000000002".into(),
+                "malware--0b1c2d3e-4f50-4a61-8b72-000000000003".into(),
+                "x--no-print".into(),
+            ],
+            versions: VersionMatch::Last,
+            limit: 10,
+            ..Default::default()
+        };
+        let print =
+            |n: usize| crate::key_prints::print_of(&object_key_value(&many.ids[n])).unwrap();
+        let kept = KeyPrints::default().with(vec![(print(0), 0), (print(0) ^ 1, 9)], 12);
+        let kept = kept.with(vec![(print(1), 3), (print(2), 3), (print(0), 5)], 14);
+        // The sealed parts the prints are in are sought one by one, the others from the first
+        // not sealed; a key without a print in every part.
+        let sql = page_query(&viewer, Uuid::nil(), &many, Engine::Sqlite, &kept);
+        for term in [
+            "o.key_part = 0 AND",
+            "o.key_part = 3 AND",
+            "o.key_part = 5 AND",
+            "SELECT 14 UNION ALL",
+            "SELECT 0 UNION ALL",
+        ] {
+            assert_eq!(sql.text.matches(term).count(), 1, "{term}: {}", sql.text);
+        }
+        assert!(!sql.text.contains("o.key_part = 9 AND"), "{}", sql.text);
+        let sql = page_query(&viewer, Uuid::nil(), &by_id, Engine::Sqlite, &kept);
+        assert!(!sql.text.contains("SELECT 0 UNION ALL"), "{}", sql.text);
+        for prints in [KeyPrints::default(), kept] {
+            for q in [&by_id, &first, &about, &many] {
+                let sql = page_query(&viewer, Uuid::nil(), q, Engine::Sqlite, &prints);
+                let p = plan(&conn, &sql.text);
+                assert!(
+                    p.contains(
+                        "SEARCH o USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"
+                    ),
+                    "{q:?}:\n{p}"
+                );
+                assert!(!p.contains("SCAN o"), "{q:?}:\n{p}");
+            }
         }
         // The later (earlier) versions of each row of a page.
         let sql = page_query(
@@ -530,6 +650,7 @@ mod tests {
                 ..Default::default()
             },
             Engine::Sqlite,
+            &KeyPrints::default(),
         );
         let p = plan(&conn, &sql.text);
         assert!(
@@ -567,11 +688,24 @@ mod tests {
         for sql in [
             format!("SELECT seq FROM stix_objects WHERE {}", versions_of(Engine::Sqlite, "stix_objects", "?1", "?2")),
             crate::versions::supersede(Engine::Sqlite, "?1", "?2", "?3"),
-            format!("SELECT seq FROM stix_objects WHERE {VERSIONS_IN_PARTS}"),
+            versions_in_parts("seq"),
             format!("SELECT n.id FROM notifications n WHERE EXISTS (SELECT 1 FROM stix_objects o WHERE {})", versions_of(Engine::Sqlite, "o", "n.community_id", "n.object_id")),
         ] {
             let p = plan(&conn, &sql);
             assert!(p.contains("USING INDEX stix_objects_key_part (key_part=? AND object_key=?)"), "{sql}:\n{p}");
         }
+        // The bulk writer's lookup of a new object, run for every object, builds no temporary
+        // table (as `key_part IN (?4, ?5, ?6)` did).
+        let mut explain = conn
+            .prepare(&format!("EXPLAIN {}", versions_in_parts("seq")))
+            .unwrap();
+        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
+        let opcodes = explain
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(1))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert!(opcodes.iter().any(|o| o == "SeekGE"), "{opcodes:?}");
+        assert!(!opcodes.iter().any(|o| o == "OpenEphemeral"), "{opcodes:?}");
     }
 }

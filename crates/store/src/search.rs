@@ -656,6 +656,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn do_prepare_hidden_matches(&self) -> R<()> {
+        self.catch_up_key_prints().await?;
         let started = std::time::Instant::now();
         let Some((part, _)) = self.newest_part().await? else {
             return Ok(());

@@ -70,6 +70,8 @@ pub struct SqlStore {
     bulk: Option<crate::bulk::BulkWriter>,
     /// The value hashes this process keeps in memory (see `crate::value_filter`).
     values: Arc<crate::value_filter::ValueFilter>,
+    /// On SQLite, the prints of the object keys by part (see `crate::key_prints`).
+    keys: Arc<crate::key_prints::KeyParts>,
     /// Held while the store is in use; the SQLite checkpointer stops when the last is dropped.
     _alive: Arc<()>,
 }
@@ -360,12 +362,14 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
     let alive = Arc::new(());
     let committed = Arc::new(tokio::sync::Notify::new());
     let values = Arc::new(crate::value_filter::ValueFilter::default());
+    let keys = Arc::new(crate::key_prints::KeyParts::default());
     let bulk = match sqlite_file(&url) {
         Some(path) if engine == Engine::Sqlite => Some(crate::bulk::BulkWriter::open(
             &path,
             WRITER_CACHE_KIB,
             Arc::clone(&committed),
             Arc::clone(&values),
+            Arc::clone(&keys),
         )?),
         _ => None,
     };
@@ -379,6 +383,7 @@ pub async fn connect(url: &str, options: StoreOptions) -> R<SqlStore> {
         engine,
         bulk,
         values,
+        keys,
         _alive: alive,
     })
 }
@@ -815,6 +820,48 @@ impl SqlStore {
     /// The value hashes this process keeps in memory (see `crate::value_filter`).
     pub(crate) fn value_filter(&self) -> &crate::value_filter::ValueFilter {
         &self.values
+    }
+
+    /// On SQLite, read the prints of the object key's parts sealed since they were last read
+    /// (see `crate::key_prints`): at start, so that reads by id seek few parts before the
+    /// first share (which catches them up in its own transaction).
+    pub(crate) async fn catch_up_key_prints(&self) -> R<()> {
+        if self.engine != Engine::Sqlite {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let newest = rows::int(
+            &sqlx::query(crate::objects::NEW_OBJECT_PART)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(m)?,
+            "part",
+        )?;
+        let Some(from) = self.keys.behind(newest) else {
+            return Ok(());
+        };
+        let mut added = Vec::new();
+        for part in from..newest {
+            let Ok(number) = u16::try_from(part) else {
+                break;
+            };
+            for r in sqlx::query(crate::key_prints::PART_KEYS)
+                .bind(part)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(m)?
+            {
+                let key = rows::text(&r, "object_key")?;
+                added.extend(crate::key_prints::print_of(&key).map(|p| (p, number)));
+            }
+        }
+        let prints = self.keys.add(from, newest, added);
+        tracing::info!(
+            parts = prints.sealed_below(),
+            ms = started.elapsed().as_millis() as u64,
+            "read the prints of the object keys"
+        );
+        Ok(())
     }
 
     /// The pool, for the store's own tests and tools.
@@ -1607,7 +1654,8 @@ impl Store for SqlStore {
         community: Uuid,
         query: &ObjectQuery,
     ) -> R<Vec<ObjectVersion>> {
-        let sql = crate::objects::page_query(viewer, community, query, self.engine);
+        let prints = self.keys.snapshot();
+        let sql = crate::objects::page_query(viewer, community, query, self.engine, &prints);
         let row = sql.query().fetch_one(&self.pool).await.map_err(m)?;
         let n = rows::int(&row, "n")?;
         let page = rows::opt_text(&row, "page")?.unwrap_or_default();

@@ -1003,7 +1003,7 @@ fn version_at(id: &str, org: uuid::Uuid, at: &str) -> cairn_core::sharing::NewOb
 /// a new object.
 async fn versions_are_found_in_every_part(engine: Engine) {
     use cairn_core::sharing::{ObjectQuery, PutOutcome, VersionMatch, Viewer};
-    let (cairn, store, _db) = service(engine).await;
+    let (cairn, store, db) = service(engine).await;
     let (community, org) = seeded_community_and_org(&cairn, &store).await;
     let move_sequence = |to: i64| {
         let store = store.clone();
@@ -1070,7 +1070,8 @@ async fn versions_are_found_in_every_part(engine: Engine) {
     move_sequence(3 * 32_768 + 5).await;
     let outcomes = share(vec![Ok(vec![plain(500)])]).await.unwrap();
     assert!(seq_of(&outcomes[0]).unwrap() >= 3 * 32_768);
-    let same_print = "malware--0f009999-0000-4000-8000-000000000007";
+    // Its key, 9999b6e283ce, folds to the print of id(7)'s, 000000000007 (`key_prints::print_of`).
+    let same_print = "malware--0f009999-0000-4000-8000-0000b6e283ce";
     let again = vec![
         plain(5),
         plain(120),
@@ -1159,6 +1160,39 @@ async fn versions_are_found_in_every_part(engine: Engine) {
         assert_eq!(last.len(), 1, "{}", id(n));
         assert!(last[0].raw.contains(want), "{}: {}", id(n), last[0].raw);
     }
+    // All of them in one read (with the object whose key's print is another's), by this store,
+    // whose shares read the prints of the sealed parts, and by another on the same database:
+    // before it has read any print, and after it has read them as a server does at start.
+    let mut ids: Vec<String> = [4u32, 6, 130, 5, 7, 210, 500].map(id).to_vec();
+    ids.push(same_print.to_string());
+    let read_all = |store: std::sync::Arc<cairn_store::SqlStore>| {
+        let q = ObjectQuery {
+            ids: ids.clone(),
+            versions: VersionMatch::All,
+            limit: 100,
+            ..Default::default()
+        };
+        let viewer = viewer.clone();
+        async move {
+            let mut found: Vec<String> = store
+                .objects(&viewer, community.id, &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.object_id)
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let mut want: Vec<String> = ids.clone();
+    want.extend([4u32, 6, 130].map(id));
+    want.sort();
+    assert_eq!(read_all(store.clone()).await, want);
+    let other = db.store().await;
+    assert_eq!(read_all(other.clone()).await, want, "no prints read");
+    other.prepare_hidden_matches().await.unwrap();
+    assert_eq!(read_all(other).await, want, "prints read at start");
 }
 
 /// Shares and other writes running at once (on SQLite: the bulk writer's connection and the
