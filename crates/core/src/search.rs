@@ -837,8 +837,8 @@ impl Cairn {
         Ok(())
     }
 
-    /// Read ahead what the hidden-match lookup after a publish keeps in memory (see
-    /// [`crate::store::Store::prepare_hidden_matches`]). Run by the server at start.
+    /// Read ahead what the hidden-match lookup after a publish and reads by id keep in memory
+    /// (see [`crate::store::Store::prepare_hidden_matches`]). Run by the server at start.
     pub async fn prepare_correlation(&self) -> CoreResult<()> {
         Ok(self.store().prepare_hidden_matches().await?)
     }

@@ -355,8 +355,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         audit: AuditEvent,
     ) -> StoreResult<()>;
     /// Read ahead what the hidden-match lookup keeps in memory (the value hashes of the index
-    /// parts that no longer change), so that the first publish after a start does not wait
-    /// for it. Run by the server at start; the lookup reads what is missing by itself.
+    /// parts that no longer change, and of the newest), and what reads by id do (on SQLite,
+    /// the prints of the object keys), so that the first publish or read after a start does
+    /// not wait for it. Run by the server at start; whatever is missing is read when needed.
     async fn prepare_hidden_matches(&self) -> StoreResult<()>;
     /// Versions stored before the search index existed and not indexed yet, in store order.
     async fn search_backlog(&self, limit: i64) -> StoreResult<Vec<BacklogVersion>>;

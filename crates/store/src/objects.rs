@@ -3,9 +3,9 @@
 //! Every query of shared content is built here and every one of them includes
 //! [`entitlement`]: there is no query that returns an object without a viewer.
 
-use cairn_core::sharing::{grants, Grant, ObjectQuery, VersionMatch, Viewer};
 use std::collections::BTreeMap;
 
+use cairn_core::sharing::{grants, Grant, ObjectQuery, VersionMatch, Viewer};
 use cairn_core::store::Engine;
 use uuid::Uuid;
 

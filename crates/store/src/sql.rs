@@ -845,15 +845,13 @@ impl SqlStore {
             let Ok(number) = u16::try_from(part) else {
                 break;
             };
-            for r in sqlx::query(crate::key_prints::PART_KEYS)
+            let row = sqlx::query(crate::key_prints::PART_KEYS)
                 .bind(part)
-                .fetch_all(&self.pool)
+                .fetch_one(&self.pool)
                 .await
-                .map_err(m)?
-            {
-                let key = rows::text(&r, "object_key")?;
-                added.extend(crate::key_prints::print_of(&key).map(|p| (p, number)));
-            }
+                .map_err(m)?;
+            let keys = rows::opt_text(&row, "part_keys")?;
+            added.extend(crate::key_prints::part_prints(keys.as_deref(), number));
         }
         let prints = self.keys.add(from, newest, added);
         tracing::info!(
