@@ -533,15 +533,20 @@ mod tests {
         conn
     }
 
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    /// Column `column` of what `explain` (`EXPLAIN` or `EXPLAIN QUERY PLAN`) says of `sql`.
+    fn explained(conn: &Connection, explain: &str, sql: &str, column: usize) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("{explain} {sql}")).unwrap();
         let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        rows.join("\n")
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| {
+            r.get::<_, String>(column)
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        explained(conn, "EXPLAIN QUERY PLAN", sql, 3).join("\n")
     }
 
     #[test]
@@ -696,15 +701,7 @@ mod tests {
         }
         // The bulk writer's lookup of a new object, run for every object, builds no temporary
         // table (as `key_part IN (?4, ?5, ?6)` did).
-        let mut explain = conn
-            .prepare(&format!("EXPLAIN {}", versions_in_parts("seq")))
-            .unwrap();
-        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
-        let opcodes = explain
-            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(1))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
+        let opcodes = explained(&conn, "EXPLAIN", &versions_in_parts("seq"), 1);
         assert!(opcodes.iter().any(|o| o == "SeekGE"), "{opcodes:?}");
         assert!(!opcodes.iter().any(|o| o == "OpenEphemeral"), "{opcodes:?}");
     }
