@@ -182,23 +182,32 @@ impl KeyParts {
 
     /// Keep the prints of the parts from `from` to below `newest` (`added`, read from committed
     /// rows after `from` was found to be the first part not read), unless another reader has
-    /// caught up as far meanwhile. Returns the prints now current.
+    /// caught up as far meanwhile. Returns the prints now current. The new prints are built
+    /// outside the lock (a few milliseconds at a million keys, once per 32,768 rows), so reads
+    /// never wait for them; if another reader replaced the prints meanwhile, they are built
+    /// again on top of its.
     pub(crate) fn add(&self, from: i64, newest: i64, added: Vec<(u32, u16)>) -> Arc<KeyPrints> {
         let newest = newest.min(PARTS_KEPT);
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        // Another reader may have caught up part of the way meanwhile: its parts are not added
-        // twice. (A gap, which cannot happen as parts are only ever read onwards, is not filled.)
-        let have = current.sealed_below;
-        if have < newest && have >= from {
-            let added = added
-                .into_iter()
+        loop {
+            let base = self.snapshot();
+            // Parts another reader added are not added twice; a gap (which cannot happen, as
+            // parts are only ever read onwards) is not filled.
+            let have = base.sealed_below;
+            if have >= newest || have < from {
+                return base;
+            }
+            let mine = added
+                .iter()
+                .copied()
                 .filter(|&(_, part)| i64::from(part) >= have)
                 .collect();
-            // Built while the lock is held, so that two readers never both build one: a few
-            // milliseconds at a million rows, once per 32,768 rows.
-            *current = Arc::new(current.with(added, newest));
+            let next = Arc::new(base.with(mine, newest));
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            if Arc::ptr_eq(&current, &base) {
+                *current = Arc::clone(&next);
+                return next;
+            }
         }
-        Arc::clone(&current)
     }
 
     /// At the start of a share, in its transaction: read the parts sealed since the last time,
@@ -376,6 +385,37 @@ mod tests {
         let gap = keys.add(4, 6, vec![(5, 5)]);
         assert_eq!((gap.sealed_below(), gap.len()), (3, 3));
         assert!(Arc::ptr_eq(&gap, &keys.snapshot()));
+    }
+
+    /// Readers catching up on several threads at once, each from where it found the prints:
+    /// every print is kept once, none is lost.
+    #[test]
+    fn readers_catching_up_at_once_keep_each_print_once() {
+        let keys = KeyParts::default();
+        let pairs: Vec<(u32, u16)> = (0..20_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761), (i % 4) as u16))
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for newest in 1..=4 {
+                        let from = keys.behind(newest).unwrap_or(newest);
+                        let added = pairs
+                            .iter()
+                            .copied()
+                            .filter(|&(_, p)| (from..newest).contains(&i64::from(p)))
+                            .collect();
+                        keys.add(from, newest, added);
+                    }
+                });
+            }
+        });
+        let p = keys.snapshot();
+        assert_eq!((p.sealed_below(), p.len()), (4, 20_000));
+        for &(print, part) in &pairs {
+            let key = format!("0000{print:08x}");
+            assert_eq!(p.parts_of(&key), Some(&[part][..]), "{print:#x}");
+        }
     }
 
     /// The part new objects go to follows the sequence: 0 stored, part 1; a new part every
