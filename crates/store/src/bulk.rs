@@ -229,6 +229,21 @@ impl BulkWriter {
         .await
     }
 
+    /// Read the prints of the object key's parts sealed since they were last read, in a read
+    /// transaction of the writer's connection (committed rows only), and return them.
+    pub(crate) async fn catch_up_keys(&self) -> R<Arc<KeyPrints>> {
+        let conn = Arc::clone(&self.conn);
+        let keys = Arc::clone(&self.keys);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            // Deferred: one snapshot of what is committed, no lock taken; nothing is written.
+            let tx = conn.transaction().map_err(err)?;
+            keys.catch_up(&tx)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("the SQLite writer failed: {e}")))?
+    }
+
     /// Run `work` in a write transaction of its own on the writer's connection, and commit.
     async fn write(
         &self,

@@ -13,7 +13,8 @@
 //! one per part (32 at a million rows).
 //!
 //! The prints are read at the start of a share, before its own rows, under the write lock, and
-//! by the server at start; in both cases from committed rows only, and only parts sealed by the
+//! by the server at start, in a read transaction of the same connection; in both cases from
+//! committed rows only, and only parts sealed by the
 //! committed sequence, which are complete: a share that rolls back leaves nothing here that a
 //! later write could contradict. A reader that finds them behind (no share since the start,
 //! say) still finds every version: the parts from the first one not read to the newest are
@@ -50,13 +51,13 @@ pub(crate) fn new_object_part(tx: &Transaction) -> R<i64> {
 }
 
 /// The statement that reads the keys of one part, as one text of keys separated by commas
-/// (tens of thousands of rows handed over one by one cost a reader ten times as much).
-pub(crate) const PART_KEYS: &str =
-    "SELECT group_concat(object_key, ',') AS part_keys FROM stix_objects WHERE key_part = $1";
+/// (tens of thousands of rows handed over one by one cost several times as much).
+const PART_KEYS: &str =
+    "SELECT group_concat(object_key, ',') FROM stix_objects WHERE key_part = ?1";
 
 /// The prints of the keys in a text read by [`PART_KEYS`] (none for a part without rows), as
 /// found in `part`.
-pub(crate) fn part_prints(keys: Option<&str>, part: u16) -> impl Iterator<Item = (u32, u16)> + '_ {
+fn part_prints(keys: Option<&str>, part: u16) -> impl Iterator<Item = (u32, u16)> + '_ {
     keys.unwrap_or_default()
         .split(',')
         .filter_map(move |key| print_of(key).map(|p| (p, part)))
@@ -224,9 +225,7 @@ impl KeyParts {
 
 /// The prints of the keys in parts `from..newest` (those numbered in 16 bits).
 fn read_parts(tx: &Transaction, from: i64, newest: i64) -> R<Vec<(u32, u16)>> {
-    let mut read = tx
-        .prepare_cached(&PART_KEYS.replace("$1", "?1"))
-        .map_err(crate::bulk::err)?;
+    let mut read = tx.prepare_cached(PART_KEYS).map_err(crate::bulk::err)?;
     let mut added = Vec::new();
     for part in from..newest {
         let Ok(number) = u16::try_from(part) else {

@@ -139,12 +139,12 @@ pub(crate) fn keys_in_parts(
     let mut sealed: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     for id in ids {
         let key = object_key_value(id);
-        let parts = prints.parts_of(&key).map(<[u16]>::to_vec);
+        let parts = prints.parts_of(&key);
         let bound = sql.text(key);
         match parts {
             None => everywhere.push(bound),
             Some(parts) => {
-                for part in parts {
+                for &part in parts {
                     sealed.entry(part).or_default().push(bound.clone());
                 }
                 unsealed.push(bound);

@@ -823,37 +823,15 @@ impl SqlStore {
     }
 
     /// On SQLite, read the prints of the object key's parts sealed since they were last read
-    /// (see `crate::key_prints`): at start, so that reads by id seek few parts before the
-    /// first share (which catches them up in its own transaction).
+    /// (see `crate::key_prints`), through the bulk writer's connection: at start, so that reads
+    /// by id seek few parts before the first share (which catches them up in its own
+    /// transaction). Without a bulk writer (a database in memory) reads seek every part.
     pub(crate) async fn catch_up_key_prints(&self) -> R<()> {
-        if self.engine != Engine::Sqlite {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let newest = rows::int(
-            &sqlx::query(crate::objects::NEW_OBJECT_PART)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(m)?,
-            "part",
-        )?;
-        let Some(from) = self.keys.behind(newest) else {
+        let Some(bulk) = &self.bulk else {
             return Ok(());
         };
-        let mut added = Vec::new();
-        for part in from..newest {
-            let Ok(number) = u16::try_from(part) else {
-                break;
-            };
-            let row = sqlx::query(crate::key_prints::PART_KEYS)
-                .bind(part)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(m)?;
-            let keys = rows::opt_text(&row, "part_keys")?;
-            added.extend(crate::key_prints::part_prints(keys.as_deref(), number));
-        }
-        let prints = self.keys.add(from, newest, added);
+        let started = std::time::Instant::now();
+        let prints = bulk.catch_up_keys().await?;
         tracing::info!(
             parts = prints.sealed_below(),
             ms = started.elapsed().as_millis() as u64,
